@@ -1,0 +1,54 @@
+# Two commands do everything on a fresh machine: `make figures` and `make test`.
+# Both set themselves up first (a .venv, the package with its dev extras, the offline weights).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.zfhelpers-installed
+ARGS ?=
+
+.PHONY: setup figures figures-paper test unit nbval lint lab refresh-notebooks clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "setup: installing zfhelpers[dev] into $(VENV) (torch 2.14.1 / torchvision 0.29.1; first run takes a few minutes)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+setup: $(STAMP)
+	@$(BIN)/python -m zfhelpers setup
+
+figures: setup
+	$(BIN)/python -m zfhelpers figures --preset full $(ARGS)
+
+figures-paper: setup
+	$(BIN)/python -m zfhelpers figures --preset full --profile paper $(ARGS)
+
+# `make test` must leave the working tree as it found it: figures go under build/.
+test: setup
+	@before=$$(git status --porcelain 2>/dev/null); \
+	$(MAKE) --no-print-directory unit nbval || exit 1; \
+	after=$$(git status --porcelain 2>/dev/null); \
+	if [ "$$before" != "$$after" ]; then echo "make test changed the working tree:"; \
+	  diff <(echo "$$before") <(echo "$$after"); exit 1; fi
+
+unit: setup
+	ZFHELPERS_FIGURES_DIR=build/test-figures $(BIN)/python -m pytest -q tests
+
+nbval: setup
+	ZFHELPERS_FIGURES_DIR=build/test-figures $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/
+
+lint: setup
+	$(BIN)/ruff check zfhelpers tests benchmarks notebooks
+
+lab: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
+	$(BIN)/jupyter lab notebooks/
+
+# Developers: re-execute notebooks in place with their defaults (the outputs nbval replays).
+refresh-notebooks: setup
+	$(BIN)/python -m zfhelpers refresh-notebooks $(if $(ONLY),--only $(ONLY))
+
+clean:
+	rm -rf build

@@ -1,0 +1,58 @@
+import subprocess
+import sys
+
+import pytest
+
+from zfhelpers import cli
+
+
+def test_parse_value_infers_types_like_papermill():
+    assert cli.parse_value("3") == 3 and cli.parse_value("0.5") == 0.5
+    assert cli.parse_value("true") is True and cli.parse_value("[a, b]") == ["a", "b"]
+    assert cli.parse_value("chelsea") == "chelsea" and cli.parse_value("") == ""
+
+
+def test_unknown_parameter_names_the_valid_ones():
+    nb = cli.select_notebooks(["01"])
+    with pytest.raises(cli.CliError, match=r"unknown parameter\(s\) nope; valid parameters: profile, model"):
+        cli.build_parameters(nb, {"nope": 1}, None, None)
+
+
+def test_unknown_notebook_and_preset():
+    with pytest.raises(cli.CliError, match="valid: 00, 01"):
+        cli.select_notebooks(["42"])
+    with pytest.raises(cli.CliError, match="valid presets: full"):
+        cli.build_parameters(cli.select_notebooks(["00"]), {}, "ultra", None)
+
+
+def test_parameters_layering():
+    plan = cli.build_parameters(cli.select_notebooks(["01"]), {"image": "coffee"}, "full", "paper")
+    (params,) = plan.values()
+    assert params["image"] == "coffee" and params["profile"] == "paper" and params["interactive"] is False
+    assert params["n_maps"] == 64  # from presets.yaml
+
+
+def test_every_preset_names_real_parameters():
+    for preset, per_notebook in cli.load_presets().items():
+        for number in per_notebook:
+            cli.build_parameters(cli.select_notebooks([number]), {}, preset, None)
+
+
+def test_cli_refuses_unknown_parameter_end_to_end():
+    """The issue's acceptance check: `python -m zfhelpers figures --only 01 -p nope 1`."""
+    result = subprocess.run([sys.executable, "-m", "zfhelpers", "figures", "--only", "01", "-p", "nope", "1"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2
+    assert "unknown parameter(s) nope" in result.stderr and "valid parameters:" in result.stderr
+
+
+def test_kernel_spec_points_at_this_interpreter(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("ZFHELPERS_BUILD_DIR", str(tmp_path))
+    monkeypatch.delenv("JUPYTER_PATH", raising=False)
+    spec_dir = cli.ensure_kernel()
+    assert json.loads((spec_dir / "kernel.json").read_text())["argv"][0] == sys.executable
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    assert KernelSpecManager().get_kernel_spec("python3").argv[0] == sys.executable

@@ -1,0 +1,280 @@
+"""Command line: ``python -m zfhelpers {setup,models,figures,refresh-notebooks}``.
+
+``figures`` executes the numbered notebooks with papermill (kernel ``python3`` bound to this
+interpreter, cwd ``notebooks/``, a per-cell timeout, executed copies under ``build/executed/``)
+and prints a line per notebook plus a closing summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .paths import build_dir, figures_dir, notebooks_dir
+
+CELL_TIMEOUT_S = 1800
+PRESETS_FILE = "presets.yaml"
+# Parameters the CLI itself sets; every notebook must declare them.
+CLI_PARAMETERS = ("profile", "interactive")
+
+
+class CliError(Exception):
+    """A user error: printed without a traceback, exit status 2."""
+
+
+# --------------------------------------------------------------------------- notebooks
+def list_notebooks(folder: Path | None = None) -> list[Path]:
+    folder = folder or notebooks_dir()
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def select_notebooks(only: list[str] | None, folder: Path | None = None) -> list[Path]:
+    notebooks = list_notebooks(folder)
+    if not only:
+        return notebooks
+    by_number = {p.name[:2]: p for p in notebooks}
+    wanted = []
+    for key in only:
+        key = key.zfill(2) if key.isdigit() else key
+        match = by_number.get(key[:2]) if key[:2].isdigit() else None
+        if match is None:
+            raise CliError(f"no notebook {key!r}; valid: {', '.join(sorted(by_number))} "
+                           f"({', '.join(p.stem for p in notebooks)})")  # fmt: skip
+        if match not in wanted:
+            wanted.append(match)
+    return wanted
+
+
+def notebook_parameters(path: Path) -> dict[str, dict]:
+    """The names declared in the notebook's ``parameters`` cell (via papermill's inspector)."""
+    import papermill
+
+    return dict(papermill.inspect_notebook(str(path)))
+
+
+def parse_value(text: str):
+    """``-p`` values as papermill infers them: numbers, booleans, lists via YAML; else string."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if value is None and text.strip().lower() not in ("null", "none", "~") else value
+
+
+def load_presets(folder: Path | None = None) -> dict:
+    path = (folder or notebooks_dir()) / PRESETS_FILE
+    return yaml.safe_load(path.read_text()) if path.is_file() else {}
+
+
+def build_parameters(notebooks: list[Path], user: dict, preset: str | None, profile: str | None,
+                     folder: Path | None = None) -> dict[Path, dict]:  # fmt: skip
+    """Per-notebook parameters: preset < profile < user ``-p``; unknown names are errors."""
+    presets = load_presets(folder)
+    if preset is not None and preset not in presets:
+        raise CliError(f"unknown preset {preset!r}; valid presets: {', '.join(presets) or '(none)'}")
+    result = {}
+    for nb in notebooks:
+        declared = notebook_parameters(nb)
+        params = dict((presets.get(preset) or {}).get(nb.name[:2], {})) if preset else {}
+        if profile is not None:
+            params["profile"] = profile
+        params.update(user)
+        params["interactive"] = False
+        unknown = sorted(set(params) - set(declared))
+        if unknown:
+            raise CliError(f"{nb.name}: unknown parameter(s) {', '.join(unknown)}; "
+                           f"valid parameters: {', '.join(declared)}")  # fmt: skip
+        result[nb] = params
+    return result
+
+
+def ensure_kernel() -> Path:
+    """Register a ``python3`` kernelspec for *this* interpreter in ``build/jupyter`` and put that
+    folder first on JUPYTER_PATH, so no user-level ``python3`` kernel elsewhere is picked up."""
+    root = build_dir() / "jupyter"
+    spec_dir = root / "kernels" / "python3"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (zfhelpers)",
+        "language": "python",
+        "env": {"MPLBACKEND": "module://matplotlib_inline.backend_inline"},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    paths = [str(root)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(paths)
+    return spec_dir
+
+
+def run_notebooks(plan: dict[Path, dict], timeout: int = CELL_TIMEOUT_S) -> list[dict]:
+    import papermill
+
+    ensure_kernel()
+    executed = build_dir() / "executed"
+    manifests = build_dir() / "manifests"
+    executed.mkdir(parents=True, exist_ok=True)
+    manifests.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (nb, params) in enumerate(plan.items(), 1):
+        manifest = manifests / f"{nb.stem}.jsonl"
+        manifest.unlink(missing_ok=True)
+        os.environ["ZFHELPERS_MANIFEST"] = str(manifest)
+        shown = " ".join(f"{k}={v!r}" for k, v in params.items())
+        print(f"[{i}/{len(plan)}] {nb.stem}  ({shown})", flush=True)
+        start = time.perf_counter()
+        error = None
+        try:
+            papermill.execute_notebook(
+                str(nb), str(executed / nb.name), parameters=params, kernel_name="python3",
+                cwd=str(nb.parent), progress_bar=False, log_output=False, start_timeout=180,
+                execution_timeout=timeout,
+            )  # fmt: skip
+        except Exception as exc:  # report and go on with the other notebooks
+            error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        finally:
+            os.environ.pop("ZFHELPERS_MANIFEST", None)
+        seconds = time.perf_counter() - start
+        records = [json.loads(line) for line in manifest.read_text().splitlines()] if manifest.exists() else []
+        row = {
+            "notebook": nb.stem,
+            "ok": error is None,
+            "seconds": round(seconds, 1),
+            "figures": [r["name"] for r in records],
+            "models": sorted({r["model"] for r in records}),
+            "data": sorted({r["data"] for r in records}),
+            "error": error,
+        }
+        rows.append(row)
+        status = "ok" if error is None else f"FAILED ({error})"
+        print(f"      {status} in {seconds:.1f} s, {len(records)} figure(s)", flush=True)
+    return rows
+
+
+def print_summary(rows: list[dict]) -> None:
+    print("\nSummary (figures in " + str(figures_dir()) + ")")
+    print(f"{'notebook':34} {'status':7} {'seconds':>8} {'figs':>4}  model / data")
+    for r in rows:
+        models = "; ".join(r["models"]) or "-"
+        data = "; ".join(r["data"]) or "-"
+        print(f"{r['notebook']:34} {'ok' if r['ok'] else 'FAILED':7} {r['seconds']:8.1f} "
+              f"{len(r['figures']):4d}  {models} / {data}")  # fmt: skip
+    total = sum(r["seconds"] for r in rows)
+    print(f"{'total':34} {'':7} {total:8.1f} {sum(len(r['figures']) for r in rows):4d}")
+
+
+def cmd_figures(args) -> int:
+    notebooks = select_notebooks(args.only)
+    if not notebooks:
+        raise CliError(f"no notebooks found in {notebooks_dir()}")
+    user = {name: parse_value(value) for name, value in (args.param or [])}
+    plan = build_parameters(notebooks, user, args.preset, args.profile)
+    rows = run_notebooks(plan, timeout=args.timeout)
+    print_summary(rows)
+    summary = build_dir() / "figures_summary.json"
+    summary.write_text(json.dumps(rows, indent=1))
+    failed = [r["notebook"] for r in rows if not r["ok"]]
+    if failed:
+        print(f"\nFAILED notebooks: {', '.join(failed)} (executed copies in {build_dir() / 'executed'})",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- setup / models
+def cmd_setup(args) -> int:
+    from . import weights
+
+    failed = False
+    for key in args.weights:
+        try:
+            path = weights.ensure(key, download=True)
+            info = weights.provenance(key)
+            print(f"weights {key:14} ok  {path}  sha256 {info['sha256'][:16]}…")
+        except weights.WeightsError as exc:
+            print(f"weights {key:14} UNAVAILABLE: {exc}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+def cmd_models(args) -> int:
+    from .zoo import availability
+
+    for row in availability(args.profile):
+        state = "available" if row["available"] else "missing"
+        print(f"{row['model']:14} {row['profile']:8} {state:10} {row['weights']:32} {row['how']}")
+    return 0
+
+
+def strip_notebook(nb) -> None:
+    """Drop volatile metadata (timings, papermill, widget state); keep outputs for nbval."""
+    for key in ("widgets", "papermill", "jupytext"):
+        nb.metadata.pop(key, None)
+    for cell in nb.cells:
+        for key in ("execution", "papermill", "ExecuteTime", "collapsed", "scrolled"):
+            cell.metadata.pop(key, None)
+
+
+def cmd_refresh(args) -> int:
+    """Execute notebooks in place with their default parameters (what nbval replays)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    ensure_kernel()
+    os.environ.setdefault("ZFHELPERS_FIGURES_DIR", str(build_dir() / "refresh-figures"))
+    for nb_path in select_notebooks(args.only):
+        start = time.perf_counter()
+        nb = nbformat.read(nb_path, as_version=4)
+        # store_widget_state=False breaks nbclient's Output-widget capture (KeyError on the comm
+        # id), so widget state is recorded and then stripped.
+        client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                                resources={"metadata": {"path": str(nb_path.parent)}})  # fmt: skip
+        client.execute()
+        strip_notebook(nb)
+        tmp = nb_path.with_suffix(".ipynb.part")
+        nbformat.write(nb, tmp)
+        os.replace(tmp, nb_path)
+        print(f"refreshed {nb_path.name} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m zfhelpers", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("figures", help="regenerate figures by executing the numbered notebooks")
+    p.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers to run (default: all)")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="override a notebook parameter (repeatable)")  # fmt: skip
+    p.add_argument("--profile", choices=["offline", "paper"], default=None,
+                   help="model profile passed to every notebook (default: the notebooks' own, offline)")
+    p.add_argument("--preset", default=None, help=f"named parameter set from notebooks/{PRESETS_FILE} (e.g. full)")
+    p.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S, help="per-cell timeout in seconds")
+    p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("setup", help="fetch and verify the offline weights")
+    p.add_argument("--weights", nargs="+", default=["mobilenet_v2", "vgg16_hed"],
+                   help="weight keys (mobilenet_v2, vgg16_hed, alexnet, vgg16, vgg19)")
+    p.set_defaults(func=cmd_setup)
+
+    p = sub.add_parser("models", help="list the zoo and which weights are on this machine")
+    p.add_argument("--profile", choices=["offline", "paper"], default="paper")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("refresh-notebooks", help="(developers) execute notebooks in place with defaults")
+    p.add_argument("--only", nargs="+", metavar="NN")
+    p.set_defaults(func=cmd_refresh)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
