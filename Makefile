@@ -32,10 +32,10 @@ test: setup
 	if [ "$$before" != "$$after" ]; then echo "make test changed the working tree:"; \
 	  diff <(echo "$$before") <(echo "$$after"); exit 1; fi
 
-unit: setup
+unit: $(STAMP)
 	ZFHELPERS_FIGURES_DIR=build/test-figures $(BIN)/python -m pytest -q tests
 
-nbval: setup
+nbval: $(STAMP)
 	ZFHELPERS_FIGURES_DIR=build/test-figures $(BIN)/python -m pytest -q -p no:cacheprovider \
 	  --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/
 

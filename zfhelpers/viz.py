@@ -103,9 +103,15 @@ def overlay(ax, image: np.ndarray, act_map: torch.Tensor, *, alpha: float = 0.55
     return im
 
 
-def top_channels(acts: torch.Tensor, k: int) -> list[int]:
-    """Channels of a C×H×W activation with the largest spatial mean (ties: lower index)."""
-    score = acts.detach().float().flatten(1).mean(1)
+def top_channels(acts: torch.Tensor, k: int, by: str = "mean", border: int = 0) -> list[int]:
+    """Channels of a C×H×W activation with the largest spatial ``mean`` or ``max`` (ties: lower
+    index); ``border`` ignores that many cells at each edge."""
+    if by not in ("mean", "max"):
+        raise ValueError(f"by must be 'mean' or 'max', got {by!r}")
+    if border > 0:
+        acts = acts[..., border:-border, border:-border]
+    flat = acts.detach().float().flatten(1)
+    score = flat.mean(1) if by == "mean" else flat.amax(1)
     order = sorted(range(len(score)), key=lambda c: (-float(score[c]), c))
     return order[:k]
 
@@ -140,5 +146,107 @@ def plot_channel(image: np.ndarray, act_map: torch.Tensor, *, layer: str, channe
     fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
     overlay(axes[2], image, act_map)
     axes[2].set_title("overlay (map rescaled to 0..1)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- projections
+def projection_rgb(projection: torch.Tensor, *, percentile: float = 99.5) -> np.ndarray:
+    """3×H×W signed projection → H×W×3 in [0, 1]: grey is zero, as in ZF's figures.
+
+    Scaled symmetrically by a high percentile of |values| (not the max), so one hot pixel does
+    not wash out the rest."""
+    p = projection.detach().float().cpu()
+    nz = p.abs()[p.abs() > 0]
+    peak = float(torch.quantile(nz, percentile / 100)) if nz.numel() else 1.0
+    return (p / (2 * max(peak, 1e-12)) + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def heat_map(attribution: torch.Tensor) -> np.ndarray:
+    """3×H×W → H×W |attribution| summed over colour, scaled to [0, 1] at the 99.5th percentile."""
+    h = attribution.detach().float().abs().sum(0)
+    peak = float(torch.quantile(h.flatten(), 0.995))
+    return (h / max(peak, 1e-12)).clamp(0, 1).numpy()
+
+
+def support_box(projection: torch.Tensor, pad: int = 4, min_size: int = 24) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) around the non-zero support of a projection: the part of the image
+    the unit actually sees (always inside its theoretical receptive field)."""
+    mask = projection.detach().abs().sum(0) > 0
+    h, w = mask.shape
+    if not mask.any():
+        return 0, h, 0, w
+    ys, xs = mask.nonzero(as_tuple=True)
+    y0, y1, x0, x1 = int(ys.min()) - pad, int(ys.max()) + 1 + pad, int(xs.min()) - pad, int(xs.max()) + 1 + pad
+    for lo, hi in ((0, 1), (2, 3)):  # grow tiny boxes to min_size, clip to the image
+        box = [y0, y1, x0, x1]
+        grow = max(0, min_size - (box[hi] - box[lo]))
+        box[lo], box[hi] = box[lo] - grow // 2, box[hi] + grow - grow // 2
+        y0, y1, x0, x1 = box
+    return max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
+
+
+def plot_layer_projections(image: np.ndarray, rows: list[dict], *, title: str = ""):
+    """ZF-style panel for one image: per row (a layer), per channel the feature map with its
+    strongest unit marked, the unit's projection and the image patch it covers.
+
+    ``rows``: ``{"layer", "acts" (C×h×w), "projection" (Projection for N=1)}``."""
+    ncols = max(len(r["projection"].channels) for r in rows)
+    fig, axes = plt.subplots(len(rows), 3 * ncols, figsize=(1.25 * 3 * ncols, 1.45 * len(rows)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, row in enumerate(rows):
+        proj = row["projection"]
+        for k, ch in enumerate(proj.channels):
+            fmap = row["acts"][ch]
+            y, x = proj.positions[k, 0].tolist()
+            a0, a1, a2 = axes[r, 3 * k : 3 * k + 3]
+            a0.imshow(fmap.numpy(), cmap="viridis", interpolation="nearest")
+            a0.plot([x], [y], marker="s", mfc="none", mec="red", ms=5)
+            a0.set_title(f"{row['layer']} ch{ch}", fontsize=6.5)
+            y0, y1, x0, x1 = support_box(proj.maps[k, 0])
+            a1.imshow(projection_rgb(proj.maps[k, 0])[y0:y1, x0:x1], interpolation="nearest")
+            a1.set_title(f"projection ({y1 - y0}×{x1 - x0})", fontsize=6.5)
+            a2.imshow(image[y0:y1, x0:x1], interpolation="nearest")
+            a2.set_title("patch", fontsize=6.5)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_deconv_path(image: np.ndarray, trace, *, layer_names: dict[int, str] | None = None, max_panels: int = 10):
+    """ZF Fig. 1 on a real photo: the signal of one unit on its way down the mirror deconvnet.
+
+    Each panel is the L2 norm over channels of the signal after an unpool / rectify / filter
+    step (shown at the resolution of that stage); the last panel is the RGB projection."""
+    names = layer_names or {}
+    stages = [(n, s) for n, s in trace.stages if "skip" not in n]
+    keep = [stages[0]] + [st for st in stages[1:-1] if "unpool" in st[0] or "filter" in st[0]]
+    if len(keep) > max_panels - 2:
+        step = int(math.ceil(len(keep) / (max_panels - 2)))
+        keep = keep[::step]
+    panels = len(keep) + 2
+    fig, axes = plt.subplots(1, panels, figsize=(1.9 * panels, 2.4))
+    axes[0].imshow(image)
+    y0, y1, x0, x1 = support_box(trace.image[0])
+    axes[0].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="red", lw=1.2))
+    axes[0].set_title("input + support", fontsize=7.5)
+    big_h, big_w = trace.image.shape[-2:]
+    for ax, (name, signal) in zip(axes[1:-1], keep):
+        idx, _, step = name.partition(": ")
+        norm = signal[0].norm(dim=0).numpy()
+        sy, sx = norm.shape[0] / big_h, norm.shape[1] / big_w  # zoom to the support at this scale
+        cy0, cy1 = int(y0 * sy), max(int(math.ceil(y1 * sy)), int(y0 * sy) + 3)
+        cx0, cx1 = int(x0 * sx), max(int(math.ceil(x1 * sx)), int(x0 * sx) + 3)
+        ax.imshow(norm[cy0:cy1, cx0:cx1], cmap="magma", interpolation="nearest")
+        label = names.get(int(idx), f"module {idx}")
+        ax.set_title(f"{step} {label}\n{tuple(signal.shape[1:])}", fontsize=6.5)
+    axes[-1].imshow(projection_rgb(trace.image[0])[y0:y1, x0:x1], interpolation="nearest")
+    axes[-1].set_title("pixels (RGB)", fontsize=7.5)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle("Deconvnet path of one activation: unpool (switches) → rectify → filter (transposed), "
+                 "norm over channels at each stage, zoomed to the red box", fontsize=9)  # fmt: skip
     fig.tight_layout()
     return fig

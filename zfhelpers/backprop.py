@@ -1,0 +1,356 @@
+"""The hook engine: one backward pass, three ReLU rules (ZF §2.1; Springenberg et al. 2015 §3.4).
+
+==============  ==================================================  =========================
+rule            backward signal through a rectifier                 used by
+==============  ==================================================  =========================
+``gradient``    ``R_l = 1[f_l > 0] · R_{l+1}``                       saliency (Simonyan 2014)
+``deconvnet``   ``R_l = max(R_{l+1}, 0)`` (forward mask ignored)     Zeiler & Fergus 2014
+``guided``      ``R_l = 1[f_l > 0] · max(R_{l+1}, 0)``               Springenberg et al. 2015
+==============  ==================================================  =========================
+
+Max-pool switches and transposed filters come from autograd: max-pool's backward routes the
+signal to the recorded argmax (ZF's "unpooling with switches"), a convolution's input-gradient is
+the transposed convolution with the same weights and no bias (ZF's "filtering"). Where 3×3/2 pools
+overlap, several windows can share an argmax; autograd **sums** what lands there (the mirror in
+:mod:`zfhelpers.deconvnet` follows the same rule). Local response normalisation is skipped on the
+way down by default for ``deconvnet`` (ZF §2.1: "we do not use any contrast normalization").
+
+ReLU6 (MobileNetV2) is handled with the mask ``0 < f < 6``. In-place ReLUs are switched to
+out-of-place while the rules are active and restored afterwards, even after an exception.
+Rectifiers called functionally (``F.relu`` inside a ``forward``) cannot be hooked; they are
+counted and reported with an :class:`UnhookedRectifierWarning` (or an error with ``strict=True``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+RULES = ("gradient", "deconvnet", "guided")
+
+
+class UnhookedRectifierWarning(UserWarning):
+    """A functional ReLU ran during the pass and kept its ordinary gradient."""
+
+
+def check_rule(rule: str) -> str:
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; valid rules: {', '.join(RULES)}")
+    return rule
+
+
+class _Rectifier(torch.autograd.Function):
+    """clamp(x, 0, upper) forward; the chosen rule backward. vmap-able for batched backward."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, rule, upper):
+        return x.clamp(0, upper) if upper is not None else x.clamp_min(0)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, rule, upper = inputs
+        ctx.rule = rule
+        ctx.save_for_backward(x)
+        ctx.upper = upper
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        if ctx.rule == "deconvnet":
+            return grad.clamp_min(0), None, None
+        mask = (x > 0) if ctx.upper is None else (x > 0) & (x < ctx.upper)
+        if ctx.rule == "gradient":
+            return grad * mask, None, None
+        return grad.clamp_min(0) * mask, None, None
+
+
+class _PassThrough(torch.autograd.Function):
+    """Forward: the module's output. Backward: the signal unchanged (used to skip LRN)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, y):
+        return y.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+_FUNCTIONAL_RECTIFIERS = {
+    torch.relu: "torch.relu",
+    torch.relu_: "torch.relu_",
+    F.relu: "F.relu",
+    F.relu_: "F.relu_",
+    F.relu6: "F.relu6",
+    F.hardtanh: "F.hardtanh",
+    torch.Tensor.relu: "Tensor.relu",
+    torch.Tensor.relu_: "Tensor.relu_",
+}
+
+
+class _RectifierSpy(TorchFunctionMode):
+    """Counts rectifier calls made outside the hooked modules."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth = 0
+        self.unhooked: dict[str, int] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = _FUNCTIONAL_RECTIFIERS.get(func)
+        if name is not None and self.depth == 0:
+            self.unhooked[name] = self.unhooked.get(name, 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+def _upper(module: nn.Module) -> float | None:
+    return None if isinstance(module, nn.ReLU) else float(module.max_val)
+
+
+class BackpropRules:
+    """Context manager that swaps the backward rule of every ReLU/ReLU6 module of ``model``.
+
+    ``with BackpropRules(model, "guided") as rules: ...`` — inside, any autograd backward through
+    ``model`` uses the rule. Hooks, ``inplace`` flags and the function mode are restored on exit.
+    ``rules.unhooked`` lists functional rectifiers seen during the body."""
+
+    def __init__(self, model: nn.Module, rule: str, *, skip_lrn: bool | None = None, strict: bool = False):
+        self.model = model
+        self.rule = check_rule(rule)
+        self.skip_lrn = (rule == "deconvnet") if skip_lrn is None else skip_lrn
+        self.strict = strict
+        self.unhooked: dict[str, int] = {}
+        self._handles: list = []
+        self._inplace: list[tuple[nn.Module, bool]] = []
+        self._spy: _RectifierSpy | None = None
+
+    def __enter__(self) -> BackpropRules:
+        try:
+            self._spy = _RectifierSpy()
+            for module in self.model.modules():
+                if isinstance(module, nn.ReLU | nn.ReLU6):
+                    self._hook_rectifier(module)
+                elif isinstance(module, nn.LocalResponseNorm) and self.skip_lrn:
+                    self._handles.append(module.register_forward_hook(lambda m, i, o: _PassThrough.apply(i[0], o)))
+            self._spy.__enter__()
+        except BaseException:
+            self._restore()
+            raise
+        return self
+
+    def _hook_rectifier(self, module: nn.Module) -> None:
+        spy, rule, upper = self._spy, self.rule, _upper(module)
+        self._inplace.append((module, module.inplace))
+        # In-place would overwrite the input the rule's mask needs (and the caller's tensor).
+        module.inplace = False
+
+        def pre(_m, _inputs):
+            spy.depth += 1
+
+        def post(_m, inputs, _output):
+            spy.depth -= 1
+            # Recompute from the untouched input so the module's own ReLU backward is bypassed.
+            return _Rectifier.apply(inputs[0], rule, upper)
+
+        self._handles.append(module.register_forward_pre_hook(pre))
+        self._handles.append(module.register_forward_hook(post))
+
+    def _restore(self) -> None:
+        if self._spy is not None:
+            try:
+                self._spy.__exit__(None, None, None)
+            except (RuntimeError, IndexError):  # mode was never entered
+                pass
+            self.unhooked = dict(self._spy.unhooked)
+            self._spy = None
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        for module, flag in self._inplace:
+            module.inplace = flag
+        self._inplace.clear()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._restore()
+        if self.unhooked and exc_type is None:
+            msg = (f"rectifiers called functionally kept their plain gradient under rule {self.rule!r}: "
+                   + ", ".join(f"{k}×{v}" for k, v in sorted(self.unhooked.items())))  # fmt: skip
+            if self.strict:
+                raise RuntimeError(msg)
+            warnings.warn(msg, UnhookedRectifierWarning, stacklevel=2)
+
+
+class _StopForward(Exception):
+    pass
+
+
+@contextmanager
+def _truncate_at(module: nn.Module, store: dict):
+    """Capture ``module``'s output and stop the forward there (nothing above is needed)."""
+
+    def hook(_m, _i, output):
+        store["out"] = output
+        raise _StopForward
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+
+
+def forward_to(model: nn.Module, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Run ``model(x)`` only up to ``module`` and return its output (graph attached)."""
+    store: dict = {}
+    with _truncate_at(module, store):
+        model(x)
+    if "out" not in store:
+        raise ValueError("the module was not reached in the forward pass")
+    return store["out"]
+
+
+# --------------------------------------------------------------------------- projections
+@dataclass
+class Projection:
+    """Input-space projections of single activations.
+
+    ``maps[k, n]`` (3×H×W) is the projection of unit ``(channels[k], positions[k, n])`` of image
+    ``n``; ``values[k, n]`` its activation (the seed of the backward pass, as in ZF §2.1)."""
+
+    maps: torch.Tensor
+    channels: list[int]
+    positions: torch.Tensor  # K×N×2 (y, x); empty last dim for fully-connected layers
+    values: torch.Tensor
+    layer: str
+    rule: str
+
+
+def _resolve(model, layer: str) -> tuple[nn.Module, nn.Module, str]:
+    """Accept a LoadedModel with a friendly layer name or a plain module with a module path."""
+    if hasattr(model, "layers") and hasattr(model, "model"):
+        return model.model, model.module(layer), layer
+    try:
+        return model, model.get_submodule(layer), layer
+    except AttributeError:
+        names = [n for n, _ in model.named_modules() if n]
+        raise ValueError(f"unknown layer {layer!r}; valid module paths: {', '.join(names)}") from None
+
+
+def interior(acts: torch.Tensor, border: int) -> torch.Tensor:
+    """``acts`` with ``border`` cells at each spatial edge set to -inf (for argmax searches)."""
+    if border <= 0:
+        return acts
+    out = torch.full_like(acts, float("-inf"))
+    out[..., border:-border, border:-border] = acts[..., border:-border, border:-border]
+    return out
+
+
+def _positions(acts: torch.Tensor, channels: list[int], position, border: int = 0) -> torch.Tensor:
+    """K×N×2 (y, x) per channel and image: argmax of each map, or a fixed / explicit position."""
+    n = acts.shape[0]
+    if acts.dim() == 2:
+        return torch.zeros(len(channels), n, 0, dtype=torch.long)
+    h, w = acts.shape[-2:]
+    if isinstance(position, str):
+        if position != "max":
+            raise ValueError(f"position must be 'max', (y, x) or a K×N×2 tensor, got {position!r}")
+        flat = interior(acts[:, channels], border).flatten(2).argmax(2).T  # K×N
+        return torch.stack([flat // w, flat % w], dim=-1)
+    pos = torch.as_tensor(position, dtype=torch.long)
+    if pos.shape == (2,):
+        pos = pos.expand(len(channels), n, 2)
+    if pos.shape != (len(channels), n, 2):
+        raise ValueError(f"positions must have shape (2,) or ({len(channels)}, {n}, 2), got {tuple(pos.shape)}")
+    if not ((pos[..., 0] >= 0) & (pos[..., 0] < h) & (pos[..., 1] >= 0) & (pos[..., 1] < w)).all():
+        raise ValueError(f"positions outside the {h}×{w} map")
+    return pos.clone()
+
+
+def project(
+    model,
+    x: torch.Tensor,
+    layer: str,
+    channels,
+    position="max",
+    rule: str = "deconvnet",
+    *,
+    batch_size: int = 16,
+    skip_lrn: bool | None = None,
+    border: int = 0,
+) -> Projection:
+    """Project single activations of ``layer`` to pixel space (ZF §2.1), batched.
+
+    All other activations of the layer are zeroed; the chosen one keeps its value. One forward
+    pass for all images (stopped at ``layer``), then one vmapped backward per chunk of
+    ``batch_size`` channels covering every image at once. ``channels`` is an int or a list;
+    ``border`` keeps ``position="max"`` that many cells away from the map's edges (zero-padding
+    makes some trained nets fire hardest on the image border)."""
+    net, module, layer = _resolve(model, layer)
+    check_rule(rule)
+    channels = [int(channels)] if isinstance(channels, int) else [int(c) for c in channels]
+    if x.dim() != 4:
+        raise ValueError(f"x must be N×C×H×W, got shape {tuple(x.shape)}")
+    was_training = net.training
+    net.eval()
+    try:
+        with BackpropRules(net, rule, skip_lrn=skip_lrn), torch.enable_grad():
+            xg = x.detach().clone().requires_grad_(True)
+            acts = forward_to(net, module, xg)
+            bad = [c for c in channels if not 0 <= c < acts.shape[1]]
+            if bad:
+                raise ValueError(f"channels {bad} out of range for {layer}; valid: 0..{acts.shape[1] - 1}")
+            pos = _positions(acts.detach(), channels, position, border)
+            maps, values = [], []
+            n_idx = torch.arange(x.shape[0])
+            for start in range(0, len(channels), batch_size):
+                chunk = channels[start : start + batch_size]
+                seeds = torch.zeros(len(chunk), *acts.shape, dtype=acts.dtype)
+                for k, c in enumerate(chunk):
+                    index = (n_idx, c, *pos[start + k].unbind(-1))
+                    v = acts.detach()[index]
+                    seeds[(k, *index)] = v
+                    values.append(v)
+                last = start + batch_size >= len(channels)
+                (g,) = torch.autograd.grad(acts, xg, seeds, is_grads_batched=True, retain_graph=not last)
+                maps.append(g)
+    finally:
+        net.train(was_training)
+    return Projection(torch.cat(maps), channels, pos, torch.stack(values), layer, rule)
+
+
+def attribute(model, x: torch.Tensor, target, rule: str = "gradient", *, layer: str | None = None) -> torch.Tensor:
+    """Backpropagate a class score (``target``: int or one per image) — or the sum of a whole
+    layer's channel ``target`` when ``layer`` is given — to the input under ``rule``."""
+    check_rule(rule)
+    net = model.model if hasattr(model, "model") else model
+    was_training = net.training
+    net.eval()
+    try:
+        with BackpropRules(net, rule), torch.enable_grad():
+            xg = x.detach().clone().requires_grad_(True)
+            if layer is None:
+                out = net(xg)
+            else:
+                out = forward_to(net, _resolve(model, layer)[1], xg)
+            t = torch.as_tensor(target).expand(x.shape[0])
+            score = out[torch.arange(x.shape[0]), t]
+            (g,) = torch.autograd.grad(score.sum(), xg)
+    finally:
+        net.train(was_training)
+    return g
