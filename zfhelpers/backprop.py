@@ -282,6 +282,36 @@ def _positions(acts: torch.Tensor, channels: list[int], position, border: int = 
     return pos.clone()
 
 
+def _receptive_field(model, net: nn.Module, layer: str):
+    from . import receptive
+
+    if hasattr(model, "layers") and hasattr(model, "model"):
+        return receptive.for_layer(model, layer)
+    if isinstance(net, nn.Sequential) and layer.isdigit():
+        try:
+            return receptive.receptive_field(list(net)[: int(layer) + 1])
+        except TypeError:
+            return None
+    return None
+
+
+def _pack(boxes: dict[tuple[int, int], tuple[int, int, int, int]], units: list[tuple[int, int]]):
+    """First-fit: put units of the same image into one backward slot only when their receptive
+    fields are disjoint. The rectified backward signal of a unit never leaves its receptive field,
+    so units in one slot cannot interact and each map is recovered exactly by masking its box."""
+    slots: list[dict[int, list]] = []
+    for k, n in units:
+        y0, y1, x0, x1 = boxes[k, n]
+        for slot in slots:
+            taken = slot.setdefault(n, [])
+            if all(y1 <= a0 or b1 <= y0 or x1 <= c0 or d1 <= x0 for a0, b1, c0, d1 in (t[1] for t in taken)):
+                taken.append(((k, n), boxes[k, n]))
+                break
+        else:
+            slots.append({n: [((k, n), boxes[k, n])]})
+    return slots
+
+
 def project(
     model,
     x: torch.Tensor,
@@ -293,19 +323,22 @@ def project(
     batch_size: int = 16,
     skip_lrn: bool | None = None,
     border: int = 0,
+    pack: bool = True,
 ) -> Projection:
     """Project single activations of ``layer`` to pixel space (ZF §2.1), batched.
 
     All other activations of the layer are zeroed; the chosen one keeps its value. One forward
-    pass for all images (stopped at ``layer``), then one vmapped backward per chunk of
-    ``batch_size`` channels covering every image at once. ``channels`` is an int or a list;
-    ``border`` keeps ``position="max"`` that many cells away from the map's edges (zero-padding
-    makes some trained nets fire hardest on the image border)."""
+    pass for all images (stopped at ``layer``), then vmapped backward passes of ``batch_size``
+    seeds each. With ``pack`` (and a plain conv stack whose receptive fields are known), units
+    whose receptive fields do not overlap share one backward seed — exact, see :func:`_pack`.
+    ``channels`` is an int or a list; ``border`` keeps ``position="max"`` that many cells away
+    from the map's edges (zero-padding makes some trained nets fire hardest on the border)."""
     net, module, layer = _resolve(model, layer)
     check_rule(rule)
     channels = [int(channels)] if isinstance(channels, int) else [int(c) for c in channels]
     if x.dim() != 4:
         raise ValueError(f"x must be N×C×H×W, got shape {tuple(x.shape)}")
+    n_img, height, width = x.shape[0], x.shape[2], x.shape[3]
     was_training = net.training
     net.eval()
     try:
@@ -316,22 +349,37 @@ def project(
             if bad:
                 raise ValueError(f"channels {bad} out of range for {layer}; valid: 0..{acts.shape[1] - 1}")
             pos = _positions(acts.detach(), channels, position, border)
-            maps, values = [], []
-            n_idx = torch.arange(x.shape[0])
-            for start in range(0, len(channels), batch_size):
-                chunk = channels[start : start + batch_size]
+            n_idx = torch.arange(n_img)
+            values = torch.stack([acts.detach()[(n_idx, c, *pos[k].unbind(-1))] for k, c in enumerate(channels)])
+            live = [(k, n) for k in range(len(channels)) for n in range(n_img) if values[k, n] != 0]
+            rf = _receptive_field(model, net, layer) if pack and acts.dim() == 4 else None
+            if rf is None:  # one seed per channel, all images at once
+                slots = [{n: [((k, n), None)] for kk, n in live if kk == k} for k in range(len(channels))]
+                slots = [s for s in slots if s]
+            else:
+                boxes = {(k, n): rf.box(*pos[k, n].tolist(), height, width) for k, n in live}
+                slots = _pack(boxes, live)
+            maps = x.new_zeros(len(channels), n_img, *x.shape[1:])
+            for start in range(0, len(slots), batch_size):
+                chunk = slots[start : start + batch_size]
                 seeds = torch.zeros(len(chunk), *acts.shape, dtype=acts.dtype)
-                for k, c in enumerate(chunk):
-                    index = (n_idx, c, *pos[start + k].unbind(-1))
-                    v = acts.detach()[index]
-                    seeds[(k, *index)] = v
-                    values.append(v)
-                last = start + batch_size >= len(channels)
+                for s, slot in enumerate(chunk):
+                    for n, members in slot.items():
+                        for (k, _), _box in members:
+                            seeds[(s, n, channels[k], *pos[k, n].tolist())] = values[k, n]
+                last = start + batch_size >= len(slots)
                 (g,) = torch.autograd.grad(acts, xg, seeds, is_grads_batched=True, retain_graph=not last)
-                maps.append(g)
+                for s, slot in enumerate(chunk):
+                    for n, members in slot.items():
+                        for (k, _), box in members:
+                            if box is None:
+                                maps[k, n] = g[s, n]
+                            else:
+                                y0, y1, x0, x1 = box
+                                maps[k, n, :, y0:y1, x0:x1] = g[s, n, :, y0:y1, x0:x1]
     finally:
         net.train(was_training)
-    return Projection(torch.cat(maps), channels, pos, torch.stack(values), layer, rule)
+    return Projection(maps, channels, pos, values, layer, rule)
 
 
 def attribute(model, x: torch.Tensor, target, rule: str = "gradient", *, layer: str | None = None) -> torch.Tensor:

@@ -1,0 +1,77 @@
+"""Batched ZF projections vs Captum's NeuronDeconvolution / NeuronGuidedBackprop.
+
+Same model (the offline VGG16 conv stack), same inputs, same units (for each of C channels, the
+strongest position in each of N images). Captum needs one call per channel (a callable neuron
+selector picks each image's own argmax); zfhelpers does one truncated forward and one vmapped
+backward per chunk of channels. The maps are checked to agree before the times are printed.
+
+    python benchmarks/bench_projection.py [--channels 64] [--images 8] [--size 128] [--layers relu3_3 relu4_3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+import torch
+from common import machine, sample_batch, timed
+
+import zfhelpers
+from zfhelpers.backprop import project
+
+
+def captum_maps(model, module, x, channels, positions, rule):
+    from captum.attr import NeuronDeconvolution, NeuronGuidedBackprop
+
+    cls = NeuronDeconvolution if rule == "deconvnet" else NeuronGuidedBackprop
+    method = cls(model, module)
+    n = torch.arange(x.shape[0])
+    maps = []
+    for k, c in enumerate(channels):
+        ys, xs = positions[k, :, 0], positions[k, :, 1]
+        maps.append(method.attribute(x, neuron_selector=lambda out, c=c, ys=ys, xs=xs: out[n, c, ys, xs]))
+    return torch.stack(maps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--channels", type=int, default=64)
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--layers", nargs="+", default=["relu3_3", "relu4_3"])
+    parser.add_argument("--batch-size", type=int, default=16, help="channels per vmapped backward")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    lm = zfhelpers.load_model("vgg16_hed")
+    x = sample_batch(lm.preprocess, args.images, args.size)
+    channels = list(range(args.channels))
+    # Captum's module hooks need out-of-place ReLUs; give it its own copy.
+    peer = copy.deepcopy(lm.model)
+    for m in peer.modules():
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = False
+
+    print(f"# {args.channels} channels x {args.images} images, {args.size}px, vgg16_hed; {machine()}")
+    print(f"{'layer':8} {'rule':10} {'zfhelpers s':>12} {'captum s':>10} {'ratio':>7}  max rel. diff")
+    for layer in args.layers:
+        for rule in ("deconvnet", "guided"):
+            compare(lm, peer, x, layer, rule, channels, args.batch_size)
+
+
+def compare(lm, peer, x, layer, rule, channels, batch_size) -> None:
+    peer_module = peer.get_submodule(lm.layers[layer])
+    project(lm, x[:1], layer, [0], rule=rule)  # warm-up
+    t_ours, ours = timed(lambda: project(lm, x, layer, channels, rule=rule, batch_size=batch_size), repeat=2)
+    t_peer, theirs = timed(lambda: captum_maps(peer, peer_module, x, channels, ours.positions, rule))
+    # ZF seeds the backward pass with the activation's value, Captum with 1.
+    scaled = ours.maps / ours.values.clamp_min(1e-12)[..., None, None, None]
+    alive = ours.values > 0
+    err = ((scaled - theirs).abs().amax((2, 3, 4)) / theirs.abs().amax((2, 3, 4)).clamp_min(1e-12))[alive]
+    assert float(err.max()) < 1e-4, f"maps disagree: {float(err.max())}"
+    print(f"{layer:8} {rule:10} {t_ours:12.2f} {t_peer:10.2f} {t_peer / t_ours:6.1f}x  {float(err.max()):.1e}",
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Shared helpers for the benchmark scripts: timing and a fixed set of inputs."""
+
+from __future__ import annotations
+
+import platform
+import time
+
+import torch
+
+
+def timed(fn, repeat: int = 1) -> tuple[float, object]:
+    """Best wall time of ``repeat`` calls (after the caller's warm-up) and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def sample_batch(preprocess, n: int, size: int) -> torch.Tensor:
+    """n distinct inputs from the committed photos: each photo and its mirror image, resized."""
+    import torch.nn.functional as F
+
+    import zfhelpers
+
+    names = zfhelpers.sample_images()
+    x, _ = zfhelpers.load_batch(names, preprocess)
+    x = torch.cat([x, x.flip(-1)])
+    while x.shape[0] < n:
+        x = torch.cat([x, x.roll(17, dims=-1)])
+    return F.interpolate(x[:n], size=(size, size), mode="bilinear", align_corners=False)
