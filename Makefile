@@ -33,10 +33,10 @@ test: setup
 	  diff <(echo "$$before") <(echo "$$after"); exit 1; fi
 
 unit: $(STAMP)
-	ZFHELPERS_FIGURES_DIR=build/test-figures $(BIN)/python -m pytest -q tests
+	ZFHELPERS_FIGURES_DIR=$(CURDIR)/build/test-figures $(BIN)/python -m pytest -q tests
 
 nbval: $(STAMP)
-	ZFHELPERS_FIGURES_DIR=build/test-figures $(BIN)/python -m pytest -q -p no:cacheprovider \
+	ZFHELPERS_FIGURES_DIR=$(CURDIR)/build/test-figures $(BIN)/python -m pytest -q -p no:cacheprovider \
 	  --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/
 
 lint: setup

@@ -100,7 +100,9 @@ def ensure_kernel() -> Path:
     spec_dir = root / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # CRITICAL: hide ipykernel's start-up chatter (TCP notice, shutdown interrupt); cell
+        # errors still reach papermill as messages.
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--log-level=CRITICAL"],
         "display_name": "Python 3 (zfhelpers)",
         "language": "python",
         "env": {"MPLBACKEND": "module://matplotlib_inline.backend_inline"},

@@ -37,7 +37,7 @@ def save_figure(
     data: str,
     params: dict | None = None,
     formats: tuple[str, ...] = FORMATS,
-    dpi: int = 150,
+    dpi: int = 100,
     stamp: bool = True,
 ) -> list[Path]:
     """Save ``fig`` as ``figures/<name>.png`` (and ``.pdf``); return the written paths.
@@ -66,12 +66,14 @@ def save_figure(
     written = []
     for fmt in formats:
         path = out / f"{name}.{fmt}"
+        extra = {}
         if fmt == "png":
             meta = {"Title": name, "Software": f"zfhelpers {__version__}", "Description": description}
+            extra["pil_kwargs"] = {"optimize": True}
         else:
             meta = {"Title": name, "Creator": f"zfhelpers {__version__}", "Subject": description,
                     "CreationDate": None}  # fmt: skip
-        _atomic_savefig(fig, path, fmt, dpi=dpi, metadata=meta, bbox_inches="tight")
+        _atomic_savefig(fig, path, fmt, dpi=dpi, metadata=meta, bbox_inches="tight", **extra)
         written.append(path)
     manifest = os.environ.get("ZFHELPERS_MANIFEST")
     if manifest:  # the figures CLI collects these for its closing summary

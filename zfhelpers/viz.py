@@ -250,3 +250,22 @@ def plot_deconv_path(image: np.ndarray, trace, *, layer_names: dict[int, str] | 
                  "norm over channels at each stage, zoomed to the red box", fontsize=9)  # fmt: skip
     fig.tight_layout()
     return fig
+
+
+def plot_heat_overlay(ax, image: np.ndarray, heat: np.ndarray | torch.Tensor, *, alpha: float = 0.5,
+                      cmap: str = "jet", colorbar: bool = True):  # fmt: skip
+    """RGB image with a [0, 1] heat map on top (and its colour bar)."""
+    heat = heat.detach().cpu().numpy() if isinstance(heat, torch.Tensor) else heat
+    ax.imshow(image)
+    im = ax.imshow(heat, cmap=cmap, alpha=alpha, vmin=0, vmax=1)
+    ax.axis("off")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
+    return im
+
+
+def side_by_side(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two H×W×3 images of the same height next to each other (a two-object test picture)."""
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"heights differ: {a.shape[0]} vs {b.shape[0]}")
+    return np.concatenate([a, b], axis=1)
