@@ -41,7 +41,7 @@ def test_bad_inputs_give_clear_errors(tmp_path):
         data.load_image(junk)
     with pytest.raises(data.ImageLoadError, match="not found"):
         data.load_image(tmp_path / "missing.png")
-    with pytest.raises(data.ImageLoadError, match="valid names: astronaut, chelsea"):
+    with pytest.raises(data.ImageLoadError, match="valid names: astronaut, camera, chelsea"):
         data.load_image("dog")
 
 

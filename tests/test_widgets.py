@@ -43,3 +43,18 @@ def test_extra_controls_are_passed_through():
 def test_unknown_start_layer():
     with pytest.raises(ValueError, match="valid layers: conv1, conv2, conv3"):
         _explorer([], layer="fc6")
+
+
+def test_controls_explorer_calls_render_with_current_values():
+    import ipywidgets
+
+    calls = []
+    size = ipywidgets.IntSlider(value=32, min=8, max=64)
+    image = ipywidgets.Dropdown(options=["chelsea", "coffee"], value="chelsea")
+    widgets.controls_explorer(lambda **kw: calls.append(kw), {"size": size, "image": image})
+    assert calls == [{"size": 32, "image": "chelsea"}]
+    size.value = 48
+    image.value = "coffee"
+    assert calls[-2:] == [{"size": 48, "image": "chelsea"}, {"size": 48, "image": "coffee"}]
+    with pytest.raises(ValueError, match="empty"):
+        widgets.controls_explorer(lambda: None, {})

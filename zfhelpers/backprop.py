@@ -261,7 +261,8 @@ def interior(acts: torch.Tensor, border: int) -> torch.Tensor:
     return out
 
 
-def _positions(acts: torch.Tensor, channels: list[int], position, border: int = 0) -> torch.Tensor:
+def _positions(acts: torch.Tensor, channels: list[int], position, border: int = 0,
+               ceiling: float | None = None) -> torch.Tensor:  # fmt: skip
     """K×N×2 (y, x) per channel and image: argmax of each map, or a fixed / explicit position."""
     n = acts.shape[0]
     if acts.dim() == 2:
@@ -270,7 +271,10 @@ def _positions(acts: torch.Tensor, channels: list[int], position, border: int = 
     if isinstance(position, str):
         if position != "max":
             raise ValueError(f"position must be 'max', (y, x) or a K×N×2 tensor, got {position!r}")
-        flat = interior(acts[:, channels], border).flatten(2).argmax(2).T  # K×N
+        candidates = acts[:, channels]
+        if ceiling is not None:  # clipped units pass no gradient through their own rectifier
+            candidates = candidates.masked_fill(candidates >= ceiling, float("-inf"))
+        flat = interior(candidates, border).flatten(2).argmax(2).T  # K×N
         return torch.stack([flat // w, flat % w], dim=-1)
     pos = torch.as_tensor(position, dtype=torch.long)
     if pos.shape == (2,):
@@ -324,6 +328,7 @@ def project(
     skip_lrn: bool | None = None,
     border: int = 0,
     pack: bool = True,
+    ceiling: float | None = None,
 ) -> Projection:
     """Project single activations of ``layer`` to pixel space (ZF §2.1), batched.
 
@@ -332,7 +337,9 @@ def project(
     seeds each. With ``pack`` (and a plain conv stack whose receptive fields are known), units
     whose receptive fields do not overlap share one backward seed — exact, see :func:`_pack`.
     ``channels`` is an int or a list; ``border`` keeps ``position="max"`` that many cells away
-    from the map's edges (zero-padding makes some trained nets fire hardest on the border)."""
+    from the map's edges (zero-padding makes some trained nets fire hardest on the border);
+    ``ceiling`` (e.g. 6 for ReLU6) makes ``"max"`` skip clipped units, whose gradient and guided
+    projections are zero by definition."""
     net, module, layer = _resolve(model, layer)
     check_rule(rule)
     channels = [int(channels)] if isinstance(channels, int) else [int(c) for c in channels]
@@ -348,7 +355,7 @@ def project(
             bad = [c for c in channels if not 0 <= c < acts.shape[1]]
             if bad:
                 raise ValueError(f"channels {bad} out of range for {layer}; valid: 0..{acts.shape[1] - 1}")
-            pos = _positions(acts.detach(), channels, position, border)
+            pos = _positions(acts.detach(), channels, position, border, ceiling)
             n_idx = torch.arange(n_img)
             values = torch.stack([acts.detach()[(n_idx, c, *pos[k].unbind(-1))] for k, c in enumerate(channels)])
             live = [(k, n) for k in range(len(channels)) for n in range(n_img) if values[k, n] != 0]

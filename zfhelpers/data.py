@@ -27,6 +27,14 @@ def sample_images() -> list[str]:
     return sorted(p.stem for p in images_dir().iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def image_labels() -> dict[str, int]:
+    """ImageNet class index of the sample photos that have one (``data/images/labels.json``)."""
+    import json
+
+    raw = json.loads((images_dir() / "labels.json").read_text())
+    return {k: int(v[0]) for k, v in raw.items() if not k.startswith("_")}
+
+
 def resolve_image(src: str | Path) -> Path:
     """A sample name (``"chelsea"``) or a path to an image file."""
     path = Path(src)

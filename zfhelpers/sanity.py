@@ -41,8 +41,10 @@ def similarity(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
 
     rhos, ssims = [], []
     for x, y in zip(a.numpy(), b.numpy()):
-        rho = spearmanr(x.ravel(), y.ravel()).statistic
-        rhos.append(0.0 if np.isnan(rho) else float(rho))
+        if x.std() == 0 or y.std() == 0:  # a constant map has no ranking: count as uncorrelated
+            rhos.append(0.0)
+        else:
+            rhos.append(float(spearmanr(x.ravel(), y.ravel()).statistic))
         ssims.append(float(structural_similarity(_normalize(x), _normalize(y), data_range=1.0)))
     return float(np.mean(rhos)), float(np.mean(ssims))
 

@@ -80,3 +80,25 @@ def layer_channel_explorer(
     ui = widgets.VBox([widgets.HBox([layer_w, channel_w, *extra.values()]), out])
     refresh()
     return Explorer(ui=ui, out=out, layer=layer_w, channel=channel_w, extra=extra, refresh=refresh)
+
+
+def controls_explorer(render: Callable[..., object], controls: Mapping[str, widgets.Widget]) -> Explorer:
+    """Sliders of any kind (occluder size, stride, image, …): ``render(**values)`` runs now and on
+    every change. Returned as an :class:`Explorer` whose ``layer``/``channel`` are None."""
+    if not controls:
+        raise ValueError("controls is empty")
+    out = widgets.Output(layout=widgets.Layout(min_height="320px"))
+
+    def refresh() -> None:
+        with out:
+            out.clear_output(wait=True)
+            fig = render(**{k: w.value for k, w in controls.items()})
+            if fig is not None:
+                display(fig)
+                plt.close(fig)
+
+    for w in controls.values():
+        w.observe(lambda _change: refresh(), names="value")
+    ui = widgets.VBox([widgets.HBox(list(controls.values())), out])
+    refresh()
+    return Explorer(ui=ui, out=out, layer=None, channel=None, extra=dict(controls), refresh=refresh)

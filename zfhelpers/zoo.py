@@ -63,6 +63,8 @@ class ModelSpec:
     has_maxpool: bool = True
     #: A few layers from low to high that the notebooks show by default.
     showcase: tuple[str, ...] = ()
+    #: Upper clip of the rectifiers (6 for ReLU6), None for plain ReLU.
+    ceiling: float | None = None
 
 
 @dataclass
@@ -265,6 +267,7 @@ SPECS: dict[str, ModelSpec] = {
         summary="torchvision MobileNetV2 IMAGENET1K_V1; ReLU6, no max-pool",
         has_maxpool=False,
         showcase=("stem", "block3", "block6", "block13", "head"),
+        ceiling=6.0,
     ),
     "vgg16_hed": ModelSpec(
         name="vgg16_hed",

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+import torch
+
+from zfhelpers import correspondence as corr
+from zfhelpers import invariance
+
+
+def test_transforms_identity_and_direction():
+    x = torch.zeros(1, 3, 32, 32)
+    x[..., 10, 16] = 1.0
+    for kind, identity in [("translate", 0), ("scale", 1.0), ("rotate", 0)]:
+        assert torch.allclose(invariance.transform(x, kind, identity), x)
+    down = invariance.transform(x, "translate", 5)
+    assert down[0, 0, 15, 16] == 1.0  # vertical shift moves content down
+    with pytest.raises(ValueError, match="valid: translate, scale, rotate"):
+        invariance.transform(x, "shear", 3)
+
+
+def test_curves_on_the_zoo_model(mobilenet):
+    from zfhelpers.data import load_batch
+
+    x, _ = load_batch(["chelsea", "orange"], mobilenet.preprocess)
+    c = invariance.invariance_curves(mobilenet, x, [285, 950], "rotate", [0, 90, 180], low="stem", high="fc")
+    assert c.d_low.shape == (2, 3)
+    assert np.allclose(c.d_low[:, 0], 0, atol=1e-2) and np.allclose(c.d_high[:, 0], 0, atol=1e-2)  # resampling only
+    assert (c.d_low[:, 1:] > 0).all() and ((c.p_true >= 0) & (c.p_true <= 1)).all()
+
+
+def test_linearity_and_first_step_measures():
+    t = np.linspace(-3, 3, 7)
+    assert invariance.linearity_r2(t, 2 * np.abs(t)) == pytest.approx(1.0)
+    assert invariance.first_step_fraction(t, np.minimum(np.abs(t), 1)) == pytest.approx(1.0)
+    assert invariance.first_step_fraction(np.linspace(1, 2, 5), np.linspace(0, 4, 5)) == pytest.approx(0.25)
+
+
+def test_sign_disagreement_hand_computed():
+    eps = torch.tensor([[1.0, -2.0, 0.0, 3.0], [2.0, 1.0, 0.0, -1.0], [-1.0, -1.0, 5.0, 1.0]])
+    # pairs (0,1): signs differ at dims 1,3 → 2/4; (0,2): dims 0,2 → 2/4; (1,2): dims 0,1,2,3 → 4/4
+    d = corr.sign_disagreement(eps)
+    assert sorted(d.tolist()) == [0.5, 0.5, 0.5, 0.5, 1.0, 1.0]
+    mean, std = corr.consistency(eps)
+    assert mean == pytest.approx(2 / 3) and std == pytest.approx(float(d.std()))
+
+
+def test_faces_and_boxes():
+    faces = corr.load_lfw_faces(224)
+    assert faces.images.shape == (5, 3, 224, 224) and faces.box_size == (54, 54)
+    occ = corr.occlude(faces.images, faces.parts["nose"], 0.5)
+    y0, y1, x0, x1 = faces.parts["nose"]
+    assert torch.all(occ[:, :, y0:y1, x0:x1] == 0.5) and torch.equal(occ[:, :, :y0], faces.images[:, :, :y0])
+    boxes = corr.random_boxes(50, faces.box_size, faces.random_region, np.random.default_rng(0))
+    ry0, ry1, rx0, rx1 = faces.random_region
+    assert all(ry0 <= b[0] and b[1] <= ry1 and rx0 <= b[2] and b[3] <= rx1 for b in boxes)
