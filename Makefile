@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.zfhelpers-installed
 ARGS ?=
 
-.PHONY: setup figures figures-paper test unit nbval lint lab refresh-notebooks clean
+.PHONY: setup fashion-mnist figures figures-paper test unit nbval lint lab refresh-notebooks clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-setup: $(STAMP)
+setup: $(STAMP) fashion-mnist
 	@$(BIN)/python -m zfhelpers setup
+
+# Fashion-MNIST for the twins ZF-style networks trained here: Debian ships it in full. Non-fatal
+# where apt is missing or we are not root (zfhelpers.fashion then explains what to do).
+FASHION := /usr/share/datasets/fashion-mnist
+fashion-mnist:
+	@test -d $(FASHION) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends dataset-fashion-mnist) >/dev/null 2>&1 \
+	  && echo "setup: installed Debian dataset-fashion-mnist"; } || \
+	  echo "setup: note — Debian's dataset-fashion-mnist is not installed (needed only to train the twins)"
 
 figures: setup
 	$(BIN)/python -m zfhelpers figures --preset full $(ARGS)

@@ -56,3 +56,30 @@ def test_kernel_spec_points_at_this_interpreter(tmp_path, monkeypatch):
     from jupyter_client.kernelspec import KernelSpecManager
 
     assert KernelSpecManager().get_kernel_spec("python3").argv[0] == sys.executable
+
+
+def _notebook(path, body):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "offline"\ninteractive = True')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_failing_notebook_is_named_and_exit_is_nonzero(tmp_path, monkeypatch, capsys):
+    """A broken notebook does not stop the others; the run exits 1 and names it."""
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder / "00_fine.ipynb", "x = 1")
+    _notebook(folder / "01_broken.ipynb", "raise RuntimeError('boom')")
+    monkeypatch.setenv("ZFHELPERS_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.delenv("JUPYTER_PATH", raising=False)
+    status = cli.main(["figures", "--notebooks", str(folder), "--timeout", "120"])
+    out = capsys.readouterr()
+    assert status == 1
+    assert "FAILED notebooks: 01_broken" in out.err
+    assert "00_fine" in out.out and "boom" in out.out
+    assert (tmp_path / "build" / "executed" / "01_broken.ipynb").exists()

@@ -44,7 +44,7 @@ def test_sign_disagreement_hand_computed():
 
 
 def test_faces_and_boxes():
-    faces = corr.load_lfw_faces(224)
+    faces = corr.load_part_images(224)
     assert faces.images.shape == (5, 3, 224, 224) and faces.box_size == (54, 54)
     occ = corr.occlude(faces.images, faces.parts["nose"], 0.5)
     y0, y1, x0, x1 = faces.parts["nose"]
@@ -52,3 +52,26 @@ def test_faces_and_boxes():
     boxes = corr.random_boxes(50, faces.box_size, faces.random_region, np.random.default_rng(0))
     ry0, ry1, rx0, rx1 = faces.random_region
     assert all(ry0 <= b[0] and b[1] <= ry1 and rx0 <= b[2] and b[3] <= rx1 for b in boxes)
+
+
+def test_user_folder_of_annotated_images(tmp_path):
+    import json
+
+    from PIL import Image
+
+    names = []
+    for i in range(3):
+        name = f"img{i}.png"
+        Image.fromarray(np.full((100, 200, 3), 40 * i, np.uint8)).save(tmp_path / name)
+        names.append(name)
+    boxes = [[10, 30, 20, 60]] * 3  # 20×40 in 100×200 pixels → 20×20 after resizing to 100×100
+    (tmp_path / "parts.json").write_text(json.dumps({"images": names, "parts": {"nose": boxes, "left_eye": boxes}}))
+    faces = corr.load_part_images(100, tmp_path / "parts.json")
+    assert faces.images.shape == (3, 3, 100, 100) and faces.box_size == (20, 20)
+    assert faces.parts["nose"][0] == (10, 30, 10, 30) and faces.random_region == (0, 100, 0, 100)
+    occ = corr.occlude(faces.images, faces.parts["nose"], 1.0)
+    assert torch.all(occ[:, :, 10:30, 10:30] == 1.0)
+    bad = {"images": names, "parts": {"nose": boxes, "eye": [[0, 5, 0, 5]] * 3}}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="share one size"):
+        corr.load_part_images(100, tmp_path / "bad.json")

@@ -170,11 +170,12 @@ def print_summary(rows: list[dict]) -> None:
 
 
 def cmd_figures(args) -> int:
-    notebooks = select_notebooks(args.only)
+    folder = Path(args.notebooks) if args.notebooks else notebooks_dir()
+    notebooks = select_notebooks(args.only, folder)
     if not notebooks:
-        raise CliError(f"no notebooks found in {notebooks_dir()}")
+        raise CliError(f"no notebooks found in {folder}")
     user = {name: parse_value(value) for name, value in (args.param or [])}
-    plan = build_parameters(notebooks, user, args.preset, args.profile)
+    plan = build_parameters(notebooks, user, args.preset, args.profile, folder)
     rows = run_notebooks(plan, timeout=args.timeout)
     print_summary(rows)
     summary = build_dir() / "figures_summary.json"
@@ -256,6 +257,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="model profile passed to every notebook (default: the notebooks' own, offline)")
     p.add_argument("--preset", default=None, help=f"named parameter set from notebooks/{PRESETS_FILE} (e.g. full)")
     p.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S, help="per-cell timeout in seconds")
+    p.add_argument("--notebooks", default=None, help="folder of NN_*.ipynb (default: the repository's notebooks/)")
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("setup", help="fetch and verify the offline weights")
