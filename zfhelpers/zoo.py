@@ -257,6 +257,13 @@ def load_hed_state_dict(path) -> dict[str, torch.Tensor]:
 
 VGG_SHOWCASE = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 
+
+def _paper_spec(name: str, label: str, table, showcase: tuple[str, ...]) -> ModelSpec:
+    """A torchvision ImageNet model of the papers (weights through torchvision's URLs)."""
+    return ModelSpec(name=name, profile="paper", weights=name, build=_tv(name), layer_table=table,
+                     summary=f"torchvision {label} IMAGENET1K_V1", showcase=showcase)  # fmt: skip
+
+
 SPECS: dict[str, ModelSpec] = {
     "mobilenet_v2": ModelSpec(
         name="mobilenet_v2",
@@ -280,33 +287,9 @@ SPECS: dict[str, ModelSpec] = {
         classifier=False,
         showcase=VGG_SHOWCASE,
     ),
-    "alexnet": ModelSpec(
-        name="alexnet",
-        profile="paper",
-        weights="alexnet",
-        build=_tv("alexnet"),
-        layer_table=alexnet_layers,
-        summary="torchvision AlexNet IMAGENET1K_V1",
-        showcase=("relu1", "relu2", "relu3", "relu4", "relu5"),
-    ),
-    "vgg16": ModelSpec(
-        name="vgg16",
-        profile="paper",
-        weights="vgg16",
-        build=_tv("vgg16"),
-        layer_table=vgg_layers,
-        summary="torchvision VGG16 IMAGENET1K_V1",
-        showcase=VGG_SHOWCASE,
-    ),
-    "vgg19": ModelSpec(
-        name="vgg19",
-        profile="paper",
-        weights="vgg19",
-        build=_tv("vgg19"),
-        layer_table=vgg_layers,
-        summary="torchvision VGG19 IMAGENET1K_V1",
-        showcase=VGG_SHOWCASE,
-    ),
+    "alexnet": _paper_spec("alexnet", "AlexNet", alexnet_layers, ("relu1", "relu2", "relu3", "relu4", "relu5")),
+    "vgg16": _paper_spec("vgg16", "VGG16", vgg_layers, VGG_SHOWCASE),
+    "vgg19": _paper_spec("vgg19", "VGG19", vgg_layers, VGG_SHOWCASE),
 }
 
 
