@@ -1,0 +1,49 @@
+"""Dataset top-9 scan throughput vs a plain forward pass over the same data (issue #4's limit: 1×).
+
+The scan stops each forward at the scanned layer and keeps a running top-k per channel; a plain
+forward runs the whole network and keeps nothing. Same model (the ZF twin), same images, one run.
+
+    python benchmarks/bench_scan.py [--images 2000] [--layer 13]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from common import machine, timed
+
+from zfhelpers import fashion
+from zfhelpers.scan import scan_topk
+from zfhelpers.twins import make_twin
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--layer", default="features.13", help="module path (default: relu5 of the twin)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    model = make_twin("zf").eval()
+    images, _ = fashion.load("test")
+    images = images[: args.images]
+
+    def plain():
+        with torch.inference_mode():
+            for i in range(0, len(images), args.batch_size):
+                model(fashion.to_model_input(images[i : i + args.batch_size]))
+
+    plain()  # warm-up
+    t_plain, _ = timed(plain, repeat=2)
+    t_scan, res = timed(lambda: scan_topk(model, args.layer, images, k=9, batch_size=args.batch_size,
+                                          prepare=fashion.to_model_input, progress=False), repeat=2)  # fmt: skip
+    assert res.values.shape[1] == 9
+    print(f"# top-9 scan of {args.layer}, ZF twin, {args.images} Fashion-MNIST images at 112 px; {machine()}")
+    ratio = t_plain / t_scan
+    print(f"plain forward {t_plain:.2f} s ({args.images / t_plain:.0f} img/s)   scan {t_scan:.2f} s "
+          f"({args.images / t_scan:.0f} img/s)   throughput ratio {ratio:.2f}x (goal >= 0.8x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
