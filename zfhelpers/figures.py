@@ -9,24 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from .io import atomic_write
 from .paths import figures_dir
 
 NAME_RE = re.compile(r"^\d{2}_[a-z0-9][a-z0-9_\-]*$")
 FORMATS = ("png", "pdf")
-
-
-def _atomic_savefig(fig, path: Path, fmt: str, **kwargs) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, **kwargs)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def save_figure(
@@ -73,7 +62,8 @@ def save_figure(
         else:
             meta = {"Title": name, "Creator": f"zfhelpers {__version__}", "Subject": description,
                     "CreationDate": None}  # fmt: skip
-        _atomic_savefig(fig, path, fmt, dpi=dpi, metadata=meta, bbox_inches="tight", **extra)
+        atomic_write(path, lambda tmp, fmt=fmt, meta=meta, extra=extra: fig.savefig(
+            tmp, format=fmt, dpi=dpi, metadata=meta, bbox_inches="tight", **extra))
         written.append(path)
     manifest = os.environ.get("ZFHELPERS_MANIFEST")
     if manifest:  # the figures CLI collects these for its closing summary

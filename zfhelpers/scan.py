@@ -8,8 +8,6 @@ stopped and ends with the same result."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .backprop import _resolve, forward_to
+from .io import atomic_torch_save
 
 
 @dataclass
@@ -72,20 +71,8 @@ def scan_topk(model, layer: str, inputs: torch.Tensor, *, k: int = 9, batch_size
         done = i + len(x)
         last = done >= n or (stop_after is not None and b + 1 >= stop_after)
         if checkpoint is not None and ((b + 1) % save_every == 0 or last):
-            _save(checkpoint, {"values": state[0], "images": state[1], "positions": state[2], "next": done,
-                               "layer": layer, "k": k, "n": n, "batch_size": batch_size})  # fmt: skip
+            atomic_torch_save({"values": state[0], "images": state[1], "positions": state[2], "next": done,
+                               "layer": layer, "k": k, "n": n, "batch_size": batch_size}, checkpoint)  # fmt: skip
         if stop_after is not None and b + 1 >= stop_after:
             break
     return TopK(state[0], state[1], state[2], layer)
-
-
-def _save(path: Path, obj: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

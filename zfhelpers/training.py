@@ -8,8 +8,6 @@ Scaled: epochs (ZF: 70) and the checkpoint schedule (ZF Fig. 4 shows epochs 1, 2
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .io import atomic_torch_save
 from .twins import make_twin, renormalize_filters
 
 
@@ -41,17 +40,6 @@ def init_zf_(model: nn.Module) -> None:
         if isinstance(m, nn.Conv2d | nn.Linear):
             nn.init.normal_(m.weight, 0.0, 1e-2)
             nn.init.zeros_(m.bias)
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500, prepare=None) -> float:
@@ -115,9 +103,9 @@ def train(cfg: TrainConfig, out_dir: Path, train_data, test_data, *, progress: b
         acc = evaluate(model, *test_data, prepare=prepare)
         history.append({"epoch": epoch, "loss": total / len(x_train), "test_accuracy": acc})
         if epoch in cfg.schedule or epoch == cfg.epochs:
-            _atomic_save({"model": model.state_dict(), "epoch": epoch, "config": json.dumps(key)},
+            atomic_torch_save({"model": model.state_dict(), "epoch": epoch, "config": json.dumps(key)},
                          out_dir / f"{cfg.arch}_epoch{epoch:03d}.pt")  # fmt: skip
-        _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+        atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
                       "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
                       "config": json.dumps(key), "history": json.dumps(history)}, last)  # fmt: skip
         if stop_after is not None and epoch >= stop_after:

