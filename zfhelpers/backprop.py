@@ -266,7 +266,7 @@ def _positions(acts: torch.Tensor, channels: list[int], position, border: int = 
     """K×N×2 (y, x) per channel and image: argmax of each map, or a fixed / explicit position."""
     n = acts.shape[0]
     if acts.dim() == 2:
-        return torch.zeros(len(channels), n, 0, dtype=torch.long)
+        return torch.zeros(len(channels), n, 0, dtype=torch.long, device=acts.device)
     h, w = acts.shape[-2:]
     if isinstance(position, str):
         if position != "max":
@@ -356,7 +356,7 @@ def project(
             if bad:
                 raise ValueError(f"channels {bad} out of range for {layer}; valid: 0..{acts.shape[1] - 1}")
             pos = _positions(acts.detach(), channels, position, border, ceiling)
-            n_idx = torch.arange(n_img)
+            n_idx = torch.arange(n_img, device=acts.device)
             values = torch.stack([acts.detach()[(n_idx, c, *pos[k].unbind(-1))] for k, c in enumerate(channels)])
             live = [(k, n) for k in range(len(channels)) for n in range(n_img) if values[k, n] != 0]
             rf = _receptive_field(model, net, layer) if pack and acts.dim() == 4 else None
@@ -369,7 +369,7 @@ def project(
             maps = x.new_zeros(len(channels), n_img, *x.shape[1:])
             for start in range(0, len(slots), batch_size):
                 chunk = slots[start : start + batch_size]
-                seeds = torch.zeros(len(chunk), *acts.shape, dtype=acts.dtype)
+                seeds = torch.zeros(len(chunk), *acts.shape, dtype=acts.dtype, device=acts.device)
                 for s, slot in enumerate(chunk):
                     for n, members in slot.items():
                         for (k, _), _box in members:

@@ -151,11 +151,11 @@ def _run(net, x, modules, cells, ys, xs, size, stride, fill, target, layer, chan
             if module is not None:
                 sums.append(store["layer"][:, channel].flatten(1).sum(1))
     grid = (len(ys), len(xs))
-    return OcclusionResult(
-        prob=torch.cat(probs).view(grid),
-        top_class=torch.cat(tops).view(grid),
-        top_prob=torch.cat(top_p).view(grid),
-        feature_sum=torch.cat(sums).view(grid) if sums else None,
+    return OcclusionResult(  # maps are small: returned on the CPU whatever the model's device
+        prob=torch.cat(probs).view(grid).cpu(),
+        top_class=torch.cat(tops).view(grid).cpu(),
+        top_prob=torch.cat(top_p).view(grid).cpu(),
+        feature_sum=torch.cat(sums).view(grid).cpu() if sums else None,
         ys=ys, xs=xs, size=size, stride=stride, fill=fill, target=target,
         base_prob=float(base[target]), layer=layer, channel=channel,
         base_feature_sum=float(base_sums[channel]) if module is not None else None,

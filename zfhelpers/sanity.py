@@ -40,7 +40,7 @@ def similarity(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     from skimage.metrics import structural_similarity
 
     rhos, ssims = [], []
-    for x, y in zip(a.numpy(), b.numpy()):
+    for x, y in zip(a.detach().cpu().numpy(), b.detach().cpu().numpy()):
         if x.std() == 0 or y.std() == 0:  # a constant map has no ranking: count as uncorrelated
             rhos.append(0.0)
         else:

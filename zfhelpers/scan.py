@@ -62,7 +62,8 @@ def scan_topk(model, layer: str, inputs: torch.Tensor, *, k: int = 9, batch_size
         w = acts.shape[-1]
         pos = torch.stack([best.indices // w, best.indices % w], -1)  # B×C×2
         ids = torch.arange(i, i + len(x)).view(-1, 1).expand_as(best.values)
-        values, images, positions = best.values.T, ids.T, pos.transpose(0, 1)
+        # the running state lives on the CPU (small, and checkpointed), whatever the model's device
+        values, images, positions = best.values.T.cpu(), ids.T, pos.transpose(0, 1).cpu()
         if state is None:
             c = values.shape[0]
             state = (torch.full((c, 0), float("-inf")), torch.full((c, 0), -1, dtype=torch.long),
