@@ -9,6 +9,33 @@ import torch
 from torch import nn
 
 
+def unwrap(model) -> nn.Module:
+    """The ``nn.Module`` of a :class:`zfhelpers.zoo.LoadedModel`, or the module itself."""
+    return model.model if hasattr(model, "layers") and hasattr(model, "model") else model
+
+
+def resolve_layer(model, layer: str) -> nn.Module:
+    """A friendly layer name of a LoadedModel, or a module path of a plain module."""
+    if hasattr(model, "layers") and hasattr(model, "model"):
+        return model.module(layer)
+    try:
+        return model.get_submodule(layer)
+    except AttributeError:
+        names = [n for n, _ in model.named_modules() if n]
+        raise ValueError(f"unknown layer {layer!r}; valid module paths: {', '.join(names)}") from None
+
+
+@contextmanager
+def eval_mode(net: nn.Module) -> Iterator[nn.Module]:
+    """``net.eval()`` for the body; the previous train/eval state is restored afterwards."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
+
+
 @contextmanager
 def recording(model: nn.Module, modules: dict[str, nn.Module]) -> Iterator[dict[str, torch.Tensor]]:
     """Context manager: ``{name: output}`` filled by forward hooks during the ``with`` body.
@@ -42,3 +69,19 @@ def record_activations(loaded, x: torch.Tensor, layers: Sequence[str]) -> dict[s
     with recording(loaded.model, modules) as store, torch.inference_mode():
         loaded.model(x)
     return {layer: store[layer] for layer in layers}
+
+
+def output_and_input_vectors(loaded, x: torch.Tensor, output_of: str, input_of: str):
+    """(flattened output of layer ``output_of``, flattened *input* of layer ``input_of``, logits)
+    from one forward pass. The input of the last linear layer is the penultimate representation
+    (ZF's "layer 7": AlexNet's fc7 output enters fc8; MobileNetV2's pooled vector enters fc)."""
+    store: dict = {}
+    h1 = resolve_layer(loaded, output_of).register_forward_hook(lambda m, i, o: store.update(out=o.flatten(1)))
+    h2 = resolve_layer(loaded, input_of).register_forward_hook(lambda m, i, o: store.update(inp=i[0].flatten(1)))
+    try:
+        with torch.inference_mode():
+            logits = unwrap(loaded)(x)
+    finally:
+        h1.remove()
+        h2.remove()
+    return store["out"], store["inp"], logits

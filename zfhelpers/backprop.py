@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .activations import eval_mode, resolve_layer, unwrap
+
 RULES = ("gradient", "deconvnet", "guided")
 
 
@@ -242,14 +244,7 @@ class Projection:
 
 
 def _resolve(model, layer: str) -> tuple[nn.Module, nn.Module, str]:
-    """Accept a LoadedModel with a friendly layer name or a plain module with a module path."""
-    if hasattr(model, "layers") and hasattr(model, "model"):
-        return model.model, model.module(layer), layer
-    try:
-        return model, model.get_submodule(layer), layer
-    except AttributeError:
-        names = [n for n, _ in model.named_modules() if n]
-        raise ValueError(f"unknown layer {layer!r}; valid module paths: {', '.join(names)}") from None
+    return unwrap(model), resolve_layer(model, layer), layer
 
 
 def interior(acts: torch.Tensor, border: int) -> torch.Tensor:
@@ -346,46 +341,41 @@ def project(
     if x.dim() != 4:
         raise ValueError(f"x must be N×C×H×W, got shape {tuple(x.shape)}")
     n_img, height, width = x.shape[0], x.shape[2], x.shape[3]
-    was_training = net.training
-    net.eval()
-    try:
-        with BackpropRules(net, rule, skip_lrn=skip_lrn), torch.enable_grad():
-            xg = x.detach().clone().requires_grad_(True)
-            acts = forward_to(net, module, xg)
-            bad = [c for c in channels if not 0 <= c < acts.shape[1]]
-            if bad:
-                raise ValueError(f"channels {bad} out of range for {layer}; valid: 0..{acts.shape[1] - 1}")
-            pos = _positions(acts.detach(), channels, position, border, ceiling)
-            n_idx = torch.arange(n_img, device=acts.device)
-            values = torch.stack([acts.detach()[(n_idx, c, *pos[k].unbind(-1))] for k, c in enumerate(channels)])
-            live = [(k, n) for k in range(len(channels)) for n in range(n_img) if values[k, n] != 0]
-            rf = _receptive_field(model, net, layer) if pack and acts.dim() == 4 else None
-            if rf is None:  # one seed per channel, all images at once
-                slots = [{n: [((k, n), None)] for kk, n in live if kk == k} for k in range(len(channels))]
-                slots = [s for s in slots if s]
-            else:
-                boxes = {(k, n): rf.box(*pos[k, n].tolist(), height, width) for k, n in live}
-                slots = _pack(boxes, live)
-            maps = x.new_zeros(len(channels), n_img, *x.shape[1:])
-            for start in range(0, len(slots), batch_size):
-                chunk = slots[start : start + batch_size]
-                seeds = torch.zeros(len(chunk), *acts.shape, dtype=acts.dtype, device=acts.device)
-                for s, slot in enumerate(chunk):
-                    for n, members in slot.items():
-                        for (k, _), _box in members:
-                            seeds[(s, n, channels[k], *pos[k, n].tolist())] = values[k, n]
-                last = start + batch_size >= len(slots)
-                (g,) = torch.autograd.grad(acts, xg, seeds, is_grads_batched=True, retain_graph=not last)
-                for s, slot in enumerate(chunk):
-                    for n, members in slot.items():
-                        for (k, _), box in members:
-                            if box is None:
-                                maps[k, n] = g[s, n]
-                            else:
-                                y0, y1, x0, x1 = box
-                                maps[k, n, :, y0:y1, x0:x1] = g[s, n, :, y0:y1, x0:x1]
-    finally:
-        net.train(was_training)
+    with eval_mode(net), BackpropRules(net, rule, skip_lrn=skip_lrn), torch.enable_grad():
+        xg = x.detach().clone().requires_grad_(True)
+        acts = forward_to(net, module, xg)
+        bad = [c for c in channels if not 0 <= c < acts.shape[1]]
+        if bad:
+            raise ValueError(f"channels {bad} out of range for {layer}; valid: 0..{acts.shape[1] - 1}")
+        pos = _positions(acts.detach(), channels, position, border, ceiling)
+        n_idx = torch.arange(n_img, device=acts.device)
+        values = torch.stack([acts.detach()[(n_idx, c, *pos[k].unbind(-1))] for k, c in enumerate(channels)])
+        live = [(k, n) for k in range(len(channels)) for n in range(n_img) if values[k, n] != 0]
+        rf = _receptive_field(model, net, layer) if pack and acts.dim() == 4 else None
+        if rf is None:  # one seed per channel, all images at once
+            slots = [{n: [((k, n), None)] for kk, n in live if kk == k} for k in range(len(channels))]
+            slots = [s for s in slots if s]
+        else:
+            boxes = {(k, n): rf.box(*pos[k, n].tolist(), height, width) for k, n in live}
+            slots = _pack(boxes, live)
+        maps = x.new_zeros(len(channels), n_img, *x.shape[1:])
+        for start in range(0, len(slots), batch_size):
+            chunk = slots[start : start + batch_size]
+            seeds = torch.zeros(len(chunk), *acts.shape, dtype=acts.dtype, device=acts.device)
+            for s, slot in enumerate(chunk):
+                for n, members in slot.items():
+                    for (k, _), _box in members:
+                        seeds[(s, n, channels[k], *pos[k, n].tolist())] = values[k, n]
+            last = start + batch_size >= len(slots)
+            (g,) = torch.autograd.grad(acts, xg, seeds, is_grads_batched=True, retain_graph=not last)
+            for s, slot in enumerate(chunk):
+                for n, members in slot.items():
+                    for (k, _), box in members:
+                        if box is None:
+                            maps[k, n] = g[s, n]
+                        else:
+                            y0, y1, x0, x1 = box
+                            maps[k, n, :, y0:y1, x0:x1] = g[s, n, :, y0:y1, x0:x1]
     return Projection(maps, channels, pos, values, layer, rule)
 
 
@@ -393,19 +383,11 @@ def attribute(model, x: torch.Tensor, target, rule: str = "gradient", *, layer: 
     """Backpropagate a class score (``target``: int or one per image) — or the sum of a whole
     layer's channel ``target`` when ``layer`` is given — to the input under ``rule``."""
     check_rule(rule)
-    net = model.model if hasattr(model, "model") else model
-    was_training = net.training
-    net.eval()
-    try:
-        with BackpropRules(net, rule), torch.enable_grad():
-            xg = x.detach().clone().requires_grad_(True)
-            if layer is None:
-                out = net(xg)
-            else:
-                out = forward_to(net, _resolve(model, layer)[1], xg)
-            t = torch.as_tensor(target).expand(x.shape[0])
-            score = out[torch.arange(x.shape[0]), t]
-            (g,) = torch.autograd.grad(score.sum(), xg)
-    finally:
-        net.train(was_training)
+    net = unwrap(model)
+    with eval_mode(net), BackpropRules(net, rule), torch.enable_grad():
+        xg = x.detach().clone().requires_grad_(True)
+        out = net(xg) if layer is None else forward_to(net, resolve_layer(model, layer), xg)
+        t = torch.as_tensor(target).expand(x.shape[0])
+        score = out[torch.arange(x.shape[0]), t]
+        (g,) = torch.autograd.grad(score.sum(), xg)
     return g

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .activations import eval_mode, resolve_layer, unwrap
+
 METHODS = ("cam", "gradcam", "gradcampp", "guided_gradcam")
 
 
@@ -36,16 +38,6 @@ class CamResult:
     layer: str
     method: str
     guided: torch.Tensor | None = None  # N×3×H×W for guided_gradcam
-
-
-def _net(model) -> nn.Module:
-    return model.model if hasattr(model, "model") else model
-
-
-def _module(model, layer: str) -> nn.Module:
-    if hasattr(model, "layers"):
-        return model.module(layer)
-    return model.get_submodule(layer)
 
 
 def default_layer(model) -> str:
@@ -76,7 +68,7 @@ def resolve_targets(logits: torch.Tensor, target) -> torch.Tensor:
 
 def _forward(model, x, layer):
     """Forward with the layer's output kept in the graph; returns (activations, logits)."""
-    net, module = _net(model), _module(model, layer)
+    net, module = unwrap(model), resolve_layer(model, layer)
     store: dict = {}
 
     def keep(_m, _i, out):
@@ -95,18 +87,12 @@ def _upsample(maps: torch.Tensor, size) -> torch.Tensor:
 
 
 def _gradients(model, x, target, layer):
-    net = _net(model)
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.enable_grad():
-            # The zoo freezes parameters; the input must carry the graph to the layer.
-            acts, logits = _forward(model, x.detach().requires_grad_(True), layer)
-            t = resolve_targets(logits.detach(), target)
-            score = logits[torch.arange(x.shape[0]), t]
-            (grads,) = torch.autograd.grad(score.sum(), acts)
-    finally:
-        net.train(was_training)
+    with eval_mode(unwrap(model)), torch.enable_grad():
+        # The zoo freezes parameters; the input must carry the graph to the layer.
+        acts, logits = _forward(model, x.detach().requires_grad_(True), layer)
+        t = resolve_targets(logits.detach(), target)
+        score = logits[torch.arange(x.shape[0]), t]
+        (grads,) = torch.autograd.grad(score.sum(), acts)
     return acts.detach(), grads.detach(), t, score.detach()
 
 
@@ -144,7 +130,7 @@ def cam(model, x: torch.Tensor, target="top1", layer: str | None = None) -> CamR
     """Zhou et al.'s CAM. Checks that the head really is GAP → linear by recomputing the logits
     from the layer's maps; refuses other architectures rather than returning a wrong map."""
     layer = layer or default_layer(model)
-    net = _net(model)
+    net = unwrap(model)
     fc = _gap_linear_head(net)
     with torch.inference_mode():
         acts, logits = _forward(model, x, layer)
@@ -207,7 +193,7 @@ def random_model_baseline(model, x: torch.Tensor, targets: torch.Tensor, layer: 
 
     layer = layer or default_layer(model)
     clone = copy.copy(model) if hasattr(model, "model") else None
-    net = copy.deepcopy(_net(model))
+    net = copy.deepcopy(unwrap(model))
     _reinit(net, seed)
     net.eval()
     if clone is not None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .activations import output_and_input_vectors
+
 #: The paper's ranges as recalled in papers.md §1.3 ([R], unverified against the PDF).
 PAPER_RANGES = {
     "translate": np.linspace(-60, 60, 13),  # vertical shift, pixels
@@ -51,19 +53,8 @@ class InvarianceCurves:
 
 
 def _features(loaded, x: torch.Tensor, low: str, high: str):
-    """(low-layer output flattened, high-layer *input* flattened — for the classifier this is the
-    penultimate representation —, probabilities)."""
-    store: dict = {}
-    net = loaded.model
-    h1 = loaded.module(low).register_forward_hook(lambda m, i, o: store.update(low=o.flatten(1)))
-    h2 = loaded.module(high).register_forward_hook(lambda m, i, o: store.update(high=i[0].flatten(1)))
-    try:
-        with torch.inference_mode():
-            probs = net(x).softmax(1)
-    finally:
-        h1.remove()
-        h2.remove()
-    return store["low"], store["high"], probs
+    low_vec, high_vec, logits = output_and_input_vectors(loaded, x, low, high)
+    return low_vec, high_vec, logits.softmax(1)
 
 
 def invariance_curves(loaded, x: torch.Tensor, labels, kind: str, amounts, *, low: str, high: str,

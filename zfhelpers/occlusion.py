@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from .activations import recording
+from .activations import eval_mode, recording, resolve_layer, unwrap
 
 
 @dataclass
@@ -102,7 +102,7 @@ def occlusion(
     Small batches (8) stay in cache and beat large ones on a 2-core CPU."""
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"x must be one image of shape 1×C×H×W, got {tuple(x.shape)}")
-    net = model.model if hasattr(model, "model") else model
+    net = unwrap(model)
     size, stride = _pair(size, "size"), _pair(stride, "stride")
     height, width = x.shape[-2:]
     ys = window_positions(height, size[0], stride[0])
@@ -110,24 +110,21 @@ def occlusion(
     cells = [(y, x0) for y in ys for x0 in xs]
     module = None
     if layer is not None:
-        module = model.module(layer) if hasattr(model, "layers") else net.get_submodule(layer)
+        module = resolve_layer(model, layer)
     modules = {"layer": module} if module is not None else {}
 
-    was_training = net.training
-    net.eval()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     formats = {p: p.is_contiguous(memory_format=torch.channels_last) for p in net.parameters() if p.dim() == 4}
-    net.to(memory_format=fmt)
-    x = x.contiguous(memory_format=fmt)
-    try:
-        return _run(net, x, modules, cells, ys, xs, size, stride, fill, target, layer, channel, batch_size, progress,
-                    fmt)  # fmt: skip
-    finally:
-        net.to(memory_format=torch.contiguous_format)
-        for p, was_cl in formats.items():
-            if was_cl:
-                p.data = p.data.contiguous(memory_format=torch.channels_last)
-        net.train(was_training)
+    with eval_mode(net):
+        net.to(memory_format=fmt)
+        try:
+            return _run(net, x.contiguous(memory_format=fmt), modules, cells, ys, xs, size, stride, fill, target,
+                        layer, channel, batch_size, progress, fmt)  # fmt: skip
+        finally:  # the caller's parameter layout is restored
+            net.to(memory_format=torch.contiguous_format)
+            for p, was_cl in formats.items():
+                if was_cl:
+                    p.data = p.data.contiguous(memory_format=torch.channels_last)
 
 
 def _run(net, x, modules, cells, ys, xs, size, stride, fill, target, layer, channel, batch_size, progress, fmt):

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .backprop import _resolve, forward_to
+from .activations import eval_mode, resolve_layer, unwrap
+from .backprop import forward_to
 from .io import atomic_torch_save
 
 
@@ -42,8 +43,7 @@ def scan_topk(model, layer: str, inputs: torch.Tensor, *, k: int = 9, batch_size
 
     ``prepare`` maps a slice of ``inputs`` to model-ready tensors (e.g. uint8 → normalised).
     ``stop_after`` ends the call after that many batches, as a kill would (for tests)."""
-    net, module, layer = _resolve(model, layer)
-    net.eval()
+    net, module = unwrap(model), resolve_layer(model, layer)
     n = len(inputs)
     state, start = None, 0
     if checkpoint is not None and Path(checkpoint).is_file():
@@ -55,7 +55,7 @@ def scan_topk(model, layer: str, inputs: torch.Tensor, *, k: int = 9, batch_size
     for b, i in enumerate(tqdm(batches, desc=f"scan {layer}", disable=not progress)):
         x = inputs[i : i + batch_size]
         x = x if prepare is None else prepare(x)
-        with torch.inference_mode():
+        with eval_mode(net), torch.inference_mode():
             acts = forward_to(net, module, x)
         flat = acts.flatten(2)  # B×C×(HW)
         best = flat.max(2)

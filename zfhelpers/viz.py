@@ -12,19 +12,11 @@ import torch.nn.functional as F
 from torchvision.utils import make_grid
 
 
-def _tile_grid(maps: torch.Tensor, ncols: int, symmetric: bool = False, pad: int = 1) -> np.ndarray:
-    """N×H×W maps → one 2-D array, each tile scaled on its own (so weak channels stay visible).
-
-    ``symmetric`` maps 0 to mid-grey (for signed weights); otherwise min→0 and max→1, as
-    ``make_grid(normalize=True, scale_each=True)``."""
-    maps = maps.detach().float().cpu()
-    if symmetric:
-        peak = maps.abs().flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1)
-        tiles = (maps / (2 * peak) + 0.5)[:, None]
-        grid = make_grid(tiles, nrow=ncols, padding=pad, pad_value=1.0)
-    else:
-        grid = make_grid(maps[:, None], nrow=ncols, padding=pad, normalize=True, scale_each=True,
-                         pad_value=float("nan"))  # fmt: skip
+def _tile_grid(maps: torch.Tensor, ncols: int, pad: int = 1) -> np.ndarray:
+    """N×H×W maps → one 2-D array, each tile scaled to its own min..max (so weak channels stay
+    visible), as ``make_grid(normalize=True, scale_each=True)``; padding is NaN (drawn white)."""
+    grid = make_grid(maps.detach().float().cpu()[:, None], nrow=ncols, padding=pad, normalize=True,
+                     scale_each=True, pad_value=float("nan"))  # fmt: skip
     return grid[0].numpy()
 
 
@@ -103,13 +95,17 @@ def overlay(ax, image: np.ndarray, act_map: torch.Tensor, *, alpha: float = 0.55
     return im
 
 
-def top_channels(acts: torch.Tensor, k: int, by: str = "mean", border: int = 0) -> list[int]:
+def top_channels(acts: torch.Tensor, k: int, by: str = "mean", border: int = 0,
+                 ceiling: float | None = None) -> list[int]:  # fmt: skip
     """Channels of a C×H×W activation with the largest spatial ``mean`` or ``max`` (ties: lower
-    index); ``border`` ignores that many cells at each edge."""
+    index); ``border`` ignores that many cells at each edge, ``ceiling`` ignores clipped units
+    (ReLU6 at 6) — the same choices :func:`zfhelpers.backprop.project` offers for its position."""
     if by not in ("mean", "max"):
         raise ValueError(f"by must be 'mean' or 'max', got {by!r}")
     if border > 0:
         acts = acts[..., border:-border, border:-border]
+    if ceiling is not None:
+        acts = acts.masked_fill(acts >= ceiling, 0.0)
     flat = acts.detach().float().flatten(1)
     score = flat.mean(1) if by == "mean" else flat.amax(1)
     order = sorted(range(len(score)), key=lambda c: (-float(score[c]), c))
@@ -160,13 +156,6 @@ def projection_rgb(projection: torch.Tensor, *, percentile: float = 99.5) -> np.
     nz = p.abs()[p.abs() > 0]
     peak = float(torch.quantile(nz, percentile / 100)) if nz.numel() else 1.0
     return (p / (2 * max(peak, 1e-12)) + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
-
-
-def heat_map(attribution: torch.Tensor) -> np.ndarray:
-    """3×H×W → H×W |attribution| summed over colour, scaled to [0, 1] at the 99.5th percentile."""
-    h = attribution.detach().float().abs().sum(0)
-    peak = float(torch.quantile(h.flatten(), 0.995))
-    return (h / max(peak, 1e-12)).clamp(0, 1).numpy()
 
 
 def support_box(projection: torch.Tensor, pad: int = 4, min_size: int = 24) -> tuple[int, int, int, int]:
