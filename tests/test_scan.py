@@ -40,3 +40,12 @@ def test_scan_resumes_after_a_kill(tmp_path):
     resumed = scan_topk(net, "3", x, k=5, batch_size=4, progress=False, checkpoint=ckpt)
     assert torch.equal(full.images, resumed.images) and torch.allclose(full.values, resumed.values)
     assert torch.equal(full.positions, resumed.positions)
+
+
+def test_multi_layer_scan_equals_single_layer_scans():
+    net, x = net_and_data()
+    both = scan_topk(net, ["1", "3"], x, k=4, batch_size=8, progress=False)
+    for name in ("1", "3"):
+        one = scan_topk(net, name, x, k=4, batch_size=8, progress=False)
+        assert torch.equal(both[name].images, one.images) and torch.equal(both[name].values, one.values)
+        assert torch.equal(both[name].positions, one.positions)

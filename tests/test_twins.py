@@ -20,7 +20,7 @@ def test_twin_shapes_follow_zf_at_half_scale():
     alex = make_twin("alexnet")
     assert alex.features[0].kernel_size == (11, 11) and alex.features[0].stride == (4, 4)
     assert alex(x).shape == (2, 10)
-    with pytest.raises(ValueError, match="valid: zf, alexnet"):
+    with pytest.raises(ValueError, match="valid: zf, alexnet, parts_vgg"):
         make_twin("vgg")
 
 

@@ -213,6 +213,24 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_train_twins(args) -> int:
+    """Train (resuming where a run stopped) and export the committed twins (ZF §3 at CPU scale)."""
+    from . import trained
+
+    for variant in args.variants or list(trained.VARIANTS):
+        trained.check_variant(variant)
+    for variant in args.variants or list(trained.VARIANTS):
+        start = time.perf_counter()
+        result = trained.train_variant(variant, progress=not args.quiet)
+        last = result["history"][-1] if result["history"] else {}
+        print(f"{variant}: epoch {last.get('epoch')} test accuracy {last.get('test_accuracy', float('nan')):.4f}"
+              f" ({time.perf_counter() - start:.0f} s)")  # fmt: skip
+        if not args.no_export:
+            for path in trained.export(variant):
+                print(f"  wrote {path}")
+    return 0
+
+
 def strip_notebook(nb) -> None:
     """Drop volatile metadata (timings, papermill, widget state); keep outputs for nbval."""
     for key in ("widgets", "papermill", "jupytext"):
@@ -268,6 +286,14 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the zoo and which weights are on this machine")
     p.add_argument("--profile", choices=["offline", "paper"], default="paper")
     p.set_defaults(func=cmd_models)
+
+    from .trained import VARIANTS
+
+    p = sub.add_parser("train-twins", help="train the ZF/AlexNet twins on Fashion-MNIST and export data/twins")
+    p.add_argument("variants", nargs="*", metavar="VARIANT", help=f"which twins: {', '.join(VARIANTS)} (default: all)")
+    p.add_argument("--no-export", action="store_true", help="train only; leave data/twins unchanged")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train_twins)
 
     p = sub.add_parser("refresh-notebooks", help="(developers) execute notebooks in place with defaults")
     p.add_argument("--only", nargs="+", metavar="NN")

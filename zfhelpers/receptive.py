@@ -61,14 +61,22 @@ def receptive_field(modules: Sequence[nn.Module]) -> ReceptiveField:
     return ReceptiveField(tuple(size), tuple(jump), tuple(start))
 
 
-def for_layer(loaded, layer: str) -> ReceptiveField | None:
-    """Receptive field of a zoo layer that sits in a plain ``features`` stack, else None."""
+def stack_for_layer(loaded, layer: str) -> list[nn.Module] | None:
+    """The modules of a plain ``features`` stack up to and including ``layer``, else None."""
     path = loaded.layers[loaded.check_layer(layer)]
     head, _, idx = path.partition(".")
     if head != "features" or not idx.isdigit() or not isinstance(loaded.model.features, nn.Sequential):
         return None
+    return list(loaded.model.features)[: int(idx) + 1]
+
+
+def for_layer(loaded, layer: str) -> ReceptiveField | None:
+    """Receptive field of a zoo layer that sits in a plain ``features`` stack, else None."""
+    stack = stack_for_layer(loaded, layer)
+    if stack is None:
+        return None
     try:
-        return receptive_field(list(loaded.model.features)[: int(idx) + 1])
+        return receptive_field(stack)
     except TypeError:
         return None
 

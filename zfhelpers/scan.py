@@ -8,6 +8,7 @@ stopped and ends with the same result."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,6 @@ import torch
 from tqdm.auto import tqdm
 
 from .activations import eval_mode, resolve_layer, unwrap
-from .backprop import forward_to
 from .io import atomic_torch_save
 
 
@@ -36,44 +36,79 @@ def _merge(state, values, images, positions, k):
     return top.values, i.gather(1, idx), p.gather(1, idx[..., None].expand(-1, -1, 2))
 
 
-def scan_topk(model, layer: str, inputs: torch.Tensor, *, k: int = 9, batch_size: int = 64, prepare=None,
-              checkpoint: Path | None = None, save_every: int = 20, progress: bool = True,
-              stop_after: int | None = None) -> TopK:  # fmt: skip
+class _AllSeen(Exception):
+    pass
+
+
+def _reduce(acts: torch.Tensor, first: int):
+    """Per image and channel: the strongest activation, its position, the image's index."""
+    best = acts.flatten(2).max(2)
+    w = acts.shape[-1]
+    pos = torch.stack([best.indices // w, best.indices % w], -1)  # B×C×2
+    ids = torch.arange(first, first + acts.shape[0]).view(-1, 1).expand_as(best.values)
+    # the running state lives on the CPU (small, and checkpointed), whatever the model's device
+    return best.values.T.cpu(), ids.T.contiguous(), pos.transpose(0, 1).cpu().contiguous()
+
+
+def scan_topk(model, layer: str | Sequence[str], inputs: torch.Tensor, *, k: int = 9, batch_size: int = 64,
+              prepare=None, checkpoint: Path | None = None, save_every: int = 20, progress: bool = True,
+              stop_after: int | None = None) -> TopK | dict[str, TopK]:  # fmt: skip
     """Top-``k`` (value, image, position) per channel of ``layer`` over ``inputs`` (N×…).
 
-    ``prepare`` maps a slice of ``inputs`` to model-ready tensors (e.g. uint8 → normalised).
-    ``stop_after`` ends the call after that many batches, as a kill would (for tests)."""
-    net, module = unwrap(model), resolve_layer(model, layer)
+    ``layer`` may be a list: all are scanned in the same pass, which stops at the deepest of them
+    (returns ``{layer: TopK}``). Each layer's maps are reduced inside its forward hook, so no
+    activation is kept. ``prepare`` maps a slice of ``inputs`` to model-ready tensors (e.g. uint8
+    → normalised). ``stop_after`` ends the call after that many batches, as a kill would (tests)."""
+    names = [layer] if isinstance(layer, str) else list(layer)
+    net = unwrap(model)
+    modules = {name: resolve_layer(model, name) for name in names}
     n = len(inputs)
-    state, start = None, 0
+    key = (names, k, n, batch_size)
+    states: dict[str, tuple] = {}
+    start = 0
     if checkpoint is not None and Path(checkpoint).is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if (saved["layer"], saved["k"], saved["n"], saved["batch_size"]) != (layer, k, n, batch_size):
+        if (saved["layers"], saved["k"], saved["n"], saved["batch_size"]) != key:
             raise ValueError(f"{checkpoint} belongs to another scan; delete it or pick another path")
-        state, start = (saved["values"], saved["images"], saved["positions"]), saved["next"]
+        states, start = {name: tuple(saved["state"][name]) for name in names}, saved["next"]
     batches = list(range(start, n, batch_size))
-    for b, i in enumerate(tqdm(batches, desc=f"scan {layer}", disable=not progress)):
+    for b, i in enumerate(tqdm(batches, desc=f"scan {', '.join(names)}", disable=not progress)):
         x = inputs[i : i + batch_size]
         x = x if prepare is None else prepare(x)
-        with eval_mode(net), torch.inference_mode():
-            acts = forward_to(net, module, x)
-        flat = acts.flatten(2)  # B×C×(HW)
-        best = flat.max(2)
-        w = acts.shape[-1]
-        pos = torch.stack([best.indices // w, best.indices % w], -1)  # B×C×2
-        ids = torch.arange(i, i + len(x)).view(-1, 1).expand_as(best.values)
-        # the running state lives on the CPU (small, and checkpointed), whatever the model's device
-        values, images, positions = best.values.T.cpu(), ids.T, pos.transpose(0, 1).cpu()
-        if state is None:
-            c = values.shape[0]
-            state = (torch.full((c, 0), float("-inf")), torch.full((c, 0), -1, dtype=torch.long),
-                     torch.zeros((c, 0, 2), dtype=torch.long))  # fmt: skip
-        state = _merge(state, values, images.contiguous(), positions.contiguous(), k)
+        reduced: dict[str, tuple] = {}
+
+        def hook_for(name, reduced=reduced, first=i):
+            def hook(_m, _i, output):
+                reduced[name] = _reduce(output, first)
+                if len(reduced) == len(names):
+                    raise _AllSeen  # nothing above the deepest scanned layer is needed
+
+            return hook
+
+        handles = [m.register_forward_hook(hook_for(name)) for name, m in modules.items()]
+        try:
+            with eval_mode(net), torch.inference_mode():
+                net(x)
+        except _AllSeen:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+        if len(reduced) != len(names):
+            raise ValueError(f"layers {sorted(set(names) - set(reduced))} were not reached in the forward pass")
+        for name in names:
+            values, images, positions = reduced[name]
+            if name not in states:
+                c = values.shape[0]
+                states[name] = (torch.full((c, 0), float("-inf")), torch.full((c, 0), -1, dtype=torch.long),
+                                torch.zeros((c, 0, 2), dtype=torch.long))  # fmt: skip
+            states[name] = _merge(states[name], values, images, positions, k)
         done = i + len(x)
         last = done >= n or (stop_after is not None and b + 1 >= stop_after)
         if checkpoint is not None and ((b + 1) % save_every == 0 or last):
-            atomic_torch_save({"values": state[0], "images": state[1], "positions": state[2], "next": done,
-                               "layer": layer, "k": k, "n": n, "batch_size": batch_size}, checkpoint)  # fmt: skip
+            atomic_torch_save({"state": {m: list(v) for m, v in states.items()}, "next": done, "layers": names,
+                               "k": k, "n": n, "batch_size": batch_size}, checkpoint)  # fmt: skip
         if stop_after is not None and b + 1 >= stop_after:
             break
-    return TopK(state[0], state[1], state[2], layer)
+    result = {name: TopK(*states[name], name) for name in names}
+    return result[layer] if isinstance(layer, str) else result

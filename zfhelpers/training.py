@@ -1,7 +1,14 @@
 """Training the twins (ZF §3) with checkpoints on a ZF-like schedule, resumable after a kill.
 
-ZF's recipe, kept: SGD with momentum 0.9, learning rate 1e-2, dropout 0.5 in fc6/fc7, weights
-drawn from N(0, 0.01²) and biases 0, filter-RMS renormalisation to radius 0.1 after every step.
+ZF's recipe, kept: SGD with momentum 0.9, learning rate 1e-2, mini-batch 128, dropout 0.5 in
+fc6/fc7, biases 0, filter-RMS renormalisation to radius 0.1 after every step.
+Changed: the initial weights above the first layer. ZF draw all from N(0, 0.01²) (``init="zf"``);
+through eight weight layers that shrinks the signal ~10⁴-fold, and on these twins the loss is still
+2.302 (chance) after 80 steps. He-normal everywhere (``init="he"``) learns (69 % test accuracy in
+the same 80 steps) but leaves conv1 full of its initial noise: upsampled Fashion-MNIST has no high
+frequencies, so nothing trains them away (91 % of the layer-1 filter energy above 1/8 cycle/pixel).
+The default ``init="zf_conv1"`` keeps ZF's N(0, 0.01²) for conv1 and uses He-normal above it:
+70 % after 80 steps, and 37 % high-frequency energy.
 Scaled: epochs (ZF: 70) and the checkpoint schedule (ZF Fig. 4 shows epochs 1, 2, 5, 10, 20, 30,
 40, 64)."""
 
@@ -30,15 +37,26 @@ class TrainConfig:
     weight_decay: float = 5e-4
     renorm_radius: float | None = 0.1  # None switches ZF's renormalisation off (Fig. 6a)
     train_subset: int | None = None  # first N training images (None: all 60 000)
+    init: str = "zf_conv1"  # "zf_conv1", "he" or "zf" (N(0, 0.01²) everywhere, ZF §3)
     seed: int = 0
     history: list = field(default_factory=list, compare=False)
 
 
-def init_zf_(model: nn.Module) -> None:
-    """ZF §3: weights N(0, 1e-2²), biases 0."""
+INITS = ("zf_conv1", "he", "zf")
+
+
+def init_weights_(model: nn.Module, scheme: str = "zf_conv1") -> None:
+    """Biases 0; weights N(0, 1e-2²) as in ZF §3 (``"zf"``), He-normal (``"he"``), or ZF's for the
+    first convolution and He-normal above it (``"zf_conv1"``, see the module docstring)."""
+    if scheme not in INITS:
+        raise ValueError(f"unknown init {scheme!r}; valid: {', '.join(INITS)}")
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     for m in model.modules():
         if isinstance(m, nn.Conv2d | nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 1e-2)
+            if scheme == "zf" or (scheme == "zf_conv1" and m is first):
+                nn.init.normal_(m.weight, 0.0, 1e-2)
+            else:
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             nn.init.zeros_(m.bias)
 
 
@@ -68,7 +86,7 @@ def train(cfg: TrainConfig, out_dir: Path, train_data, test_data, *, progress: b
     key = {k: v for k, v in asdict(cfg).items() if k != "history"}
     torch.manual_seed(cfg.seed)
     model = make_twin(cfg.arch)
-    init_zf_(model)
+    init_weights_(model, cfg.init)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     start, history = 1, []
     generator = torch.Generator().manual_seed(cfg.seed)

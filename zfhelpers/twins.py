@@ -21,7 +21,25 @@ from torch import nn
 INPUT_SIZE = 112
 WIDTHS = (24, 64, 96, 96, 64)
 FC_WIDTH = 512
-ARCHITECTURES = ("zf", "alexnet")
+ARCHITECTURES = ("zf", "alexnet", "parts_vgg")
+
+
+def make_parts_net(num_classes: int = 2, in_channels: int = 3) -> nn.Module:
+    """A small VGG-style net for the explanatory graph (Zhang et al. use VGG16 conv4_2 … conv5_3):
+    four blocks of two 3×3 convs (8/16/32/64 wide, max-pools between), so that on a 112 px input
+    the graph layers conv3_1, conv3_2 (28×28, stride 4) and conv4_1, conv4_2 (14×14, stride 8) have
+    the paper's 28/28/14/14 layout; global average pooling and one linear layer on top."""
+    widths, layers, c = (8, 16, 32, 64), [], in_channels
+    for i, w in enumerate(widths):
+        layers += [nn.Conv2d(c, w, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(w, w, 3, padding=1),
+                   nn.ReLU(inplace=True)]  # fmt: skip
+        if i < len(widths) - 1:
+            layers.append(nn.MaxPool2d(2))
+        c = w
+    model = nn.Sequential()
+    model.add_module("features", nn.Sequential(*layers))
+    model.add_module("classifier", nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)))
+    return model
 
 
 def make_twin(arch: str = "zf", num_classes: int = 10, in_channels: int = 3) -> nn.Module:
@@ -29,6 +47,8 @@ def make_twin(arch: str = "zf", num_classes: int = 10, in_channels: int = 3) -> 
     explicit) + ``classifier`` (fc6, fc7, fc8 with dropout 0.5 as in ZF)."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
+    if arch == "parts_vgg":
+        return make_parts_net(in_channels=in_channels)
     k1, s1, p1 = (7, 2, 1) if arch == "zf" else (11, 4, 2)
     w1, w2, w3, w4, w5 = WIDTHS
     features = nn.Sequential(

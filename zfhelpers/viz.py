@@ -258,3 +258,32 @@ def side_by_side(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"heights differ: {a.shape[0]} vs {b.shape[0]}")
     return np.concatenate([a, b], axis=1)
+
+
+def _block(crops: np.ndarray, nrow: int = 3) -> np.ndarray:
+    """k×h×w×3 crops → one (nrow × ⌈k/nrow⌉) tile image with thin white gaps."""
+    t = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
+    pad = max(1, crops.shape[1] // 24)
+    return make_grid(t, nrow=nrow, padding=pad, pad_value=1.0).permute(1, 2, 0).numpy()
+
+
+def plot_top9(rows: list, *, title: str = "", max_channels: int | None = None):
+    """ZF Fig. 2: one row per layer; per channel a 3×3 block of projections beside a 3×3 block of
+    the matching receptive-field patches (``rows``: :class:`zfhelpers.top9.TopProjections`)."""
+    ncols = max(len(r.channels) for r in rows) if max_channels is None else max_channels
+    fig, axes = plt.subplots(len(rows), 2 * ncols, figsize=(2.0 * ncols * 2, 2.15 * len(rows)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, tp in enumerate(rows):
+        size = tp.projections.shape[2]
+        for i, ch in enumerate(tp.channels[:ncols]):
+            a_proj, a_patch = axes[r, 2 * i], axes[r, 2 * i + 1]
+            a_proj.imshow(_block(tp.projections[i]), interpolation="nearest" if size < 40 else "antialiased")
+            a_patch.imshow(_block(tp.patches[i]), interpolation="nearest" if size < 40 else "antialiased")
+            a_proj.set_title(f"{tp.layer} ch{ch}", fontsize=8, loc="left")
+        axes[r, 0].text(-0.08, 0.5, f"{tp.layer}\nRF {size}px", transform=axes[r, 0].transAxes, rotation=90,
+                        ha="right", va="center", fontsize=9)  # fmt: skip
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
