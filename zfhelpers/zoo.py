@@ -13,7 +13,7 @@ Two profiles choose what may be loaded:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -114,6 +114,21 @@ class LoadedModel:
         # Prefer spatial kernels (1×1 filters show nothing), then full over depthwise ones.
         convs.sort(key=lambda m: (m.kernel_size == (1, 1), m.groups != 1))
         return convs[0].weight.detach()
+
+    def avg_pooled(self) -> LoadedModel:
+        """A copy whose max-pools are average pools of the same geometry (Gatys et al. 2016 and
+        Xia et al.'s FMI use VGG with average pooling: smoother gradients for image synthesis)."""
+        import copy
+
+        model = copy.deepcopy(self.model)
+        for name, m in list(model.named_modules()):
+            if isinstance(m, nn.MaxPool2d):
+                parent, _, child = name.rpartition(".")
+                pool = nn.AvgPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode)
+                setattr(model.get_submodule(parent) if parent else model, child, pool)
+        spec = replace(self.spec, summary=f"{self.spec.summary}; max-pools replaced by average pools")
+        return LoadedModel(self.name + "_avgpool", model, dict(self.layers), self.preprocess, self.categories,
+                           dict(self.provenance, pooling="average"), spec)  # fmt: skip
 
     def layer_names(self, prefix: str | None = None) -> list[str]:
         return [n for n in self.layers if prefix is None or n.startswith(prefix)]
