@@ -26,6 +26,7 @@ from .io import atomic_torch_save, atomic_write
 from .paths import build_dir, data_dir
 from .training import TrainConfig, train
 from .twins import INPUT_SIZE, make_twin
+from .zoo import FeatureStack
 
 EPOCHS = 10
 SCHEDULE = (1, 2, 3, 5, 7, 10)
@@ -137,15 +138,8 @@ def history(variant: str) -> list[dict]:
     return manifest()[check_variant(variant)]["history"]
 
 
-class TwinFeatures(nn.Module):
-    """A twin's conv stack (``features``), as committed: enough for every figure here."""
-
-    def __init__(self, features: nn.Sequential):
-        super().__init__()
-        self.features = features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+#: A twin as committed: its conv stack only, enough for every figure here.
+TwinFeatures = FeatureStack
 
 
 def load_twin(variant: str = "zf", epoch: int | None = None):

@@ -224,8 +224,9 @@ def _tv(builder_name: str) -> Callable[[], nn.Module]:
     return build
 
 
-class VGGFeatures(nn.Module):
-    """A VGG conv stack without classifier; ``features`` as in torchvision for shared paths."""
+class FeatureStack(nn.Module):
+    """A conv stack without classifier (the HED VGG16, the committed twins); ``features`` as in
+    torchvision, so module paths and layer tables are shared."""
 
     def __init__(self, features: nn.Sequential):
         super().__init__()
@@ -233,6 +234,9 @@ class VGGFeatures(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+
+VGGFeatures = FeatureStack  # the name earlier code and tests use
 
 
 def build_vgg16_hed() -> nn.Module:
