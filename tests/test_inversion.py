@@ -12,14 +12,14 @@ from zfhelpers.inversion.optimize import invert as invert_fn
 
 def tiny_vgg():
     """A VGG-like stack with a LoadedModel's interface (layer names relu1_1 … relu2_1)."""
-    from zfhelpers.zoo import LoadedModel, ModelSpec, Preprocess, VGGFeatures, vgg_layers
+    from zfhelpers.zoo import FeatureStack, LoadedModel, ModelSpec, Preprocess, vgg_layers
 
     torch.manual_seed(0)
     f = nn.Sequential(
         nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(inplace=True),
         nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace=True),
     )  # fmt: skip
-    model = VGGFeatures(f).eval().requires_grad_(False)
+    model = FeatureStack(f).eval().requires_grad_(False)
     pre = Preprocess(resize=24, crop=24, mean=(0.5,) * 3, std=(1 / 255,) * 3)
     spec = ModelSpec("tiny", "offline", "-", lambda: model, vgg_layers, "tiny test VGG", preprocess=pre,
                      classifier=False)  # fmt: skip

@@ -16,10 +16,10 @@ from zfhelpers.twins import INPUT_SIZE, make_twin
 def _twin_model(arch="zf"):
     """A (random) twin conv stack wrapped as the committed twins are."""
     from zfhelpers import fashion
-    from zfhelpers.zoo import LoadedModel, ModelSpec, Preprocess
+    from zfhelpers.zoo import FeatureStack, LoadedModel, ModelSpec, Preprocess
 
     torch.manual_seed(0)
-    model = trained.TwinFeatures(make_twin(arch).features).eval().requires_grad_(False)
+    model = FeatureStack(make_twin(arch).features).eval().requires_grad_(False)
     spec = ModelSpec(name="t", profile="offline", weights="-", build=lambda: model,
                      layer_table=trained._features_table, summary="test",
                      preprocess=Preprocess(resize=INPUT_SIZE, crop=INPUT_SIZE, mean=(fashion.MEAN,) * 3,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -58,6 +58,45 @@ def recording(model: nn.Module, modules: dict[str, nn.Module]) -> Iterator[dict[
     finally:
         for h in handles:
             h.remove()
+
+
+class _AllSeen(Exception):
+    pass
+
+
+def forward_until(net: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor,
+                  transform: Callable[[torch.Tensor], object] | None = None) -> dict[str, object]:  # fmt: skip
+    """Run ``net(x)`` only as far as the deepest of ``modules`` and return ``{name: output}``
+    (graph attached), or ``transform(output)`` taken inside the hook (e.g. a reduction, so that no
+    map is kept). Hooks are removed even on errors; unreached modules raise ValueError."""
+    store: dict[str, object] = {}
+
+    def hook_for(name):
+        def hook(_m, _i, output):
+            store[name] = output if transform is None else transform(output)
+            if len(store) == len(modules):
+                raise _AllSeen  # nothing above the deepest requested module is needed
+
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(name)) for name, m in modules.items()]
+    try:
+        net(x)
+    except _AllSeen:
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    missing = set(modules) - set(store)
+    if missing:
+        raise ValueError(f"layers {sorted(missing)} were not reached in the forward pass")
+    return store
+
+
+def layer_outputs(model, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Outputs of ``layers`` (friendly names of a LoadedModel, or module paths), graph attached,
+    from a forward pass that stops at the deepest of them."""
+    return forward_until(unwrap(model), {name: resolve_layer(model, name) for name in layers}, x)
 
 
 def record_activations(loaded, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:

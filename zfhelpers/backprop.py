@@ -24,7 +24,6 @@ counted and reported with an :class:`UnhookedRectifierWarning` (or an error with
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -32,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .activations import eval_mode, resolve_layer, unwrap
+from .activations import eval_mode, forward_until, resolve_layer, unwrap
 
 RULES = ("gradient", "deconvnet", "guided")
 
@@ -196,35 +195,9 @@ class BackpropRules:
             warnings.warn(msg, UnhookedRectifierWarning, stacklevel=2)
 
 
-class _StopForward(Exception):
-    pass
-
-
-@contextmanager
-def _truncate_at(module: nn.Module, store: dict):
-    """Capture ``module``'s output and stop the forward there (nothing above is needed)."""
-
-    def hook(_m, _i, output):
-        store["out"] = output
-        raise _StopForward
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield
-    except _StopForward:
-        pass
-    finally:
-        handle.remove()
-
-
 def forward_to(model: nn.Module, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Run ``model(x)`` only up to ``module`` and return its output (graph attached)."""
-    store: dict = {}
-    with _truncate_at(module, store):
-        model(x)
-    if "out" not in store:
-        raise ValueError("the module was not reached in the forward pass")
-    return store["out"]
+    return forward_until(model, {"out": module}, x)["out"]
 
 
 # --------------------------------------------------------------------------- projections

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from .activations import eval_mode, unwrap
+from .activations import eval_mode, layer_outputs, unwrap
 from .explanatory_graph import location_instability, unit_to_pixel
-from .inversion.optimize import features
 
 
 def normalised_maps(model, layers: list[str], images: torch.Tensor, negatives: torch.Tensor, prepare,
@@ -20,7 +19,7 @@ def normalised_maps(model, layers: list[str], images: torch.Tensor, negatives: t
         outs = {name: [] for name in layers}
         with eval_mode(unwrap(model)), torch.no_grad():
             for i in range(0, len(x), batch_size):
-                f = features(model, prepare(x[i : i + batch_size]), layers)
+                f = layer_outputs(model, prepare(x[i : i + batch_size]), layers)
                 for name in layers:
                     outs[name].append(f[name].clamp_min(0).clone())
         return {name: torch.cat(v) for name, v in outs.items()}

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .activations import eval_mode, resolve_layer, unwrap
+from .activations import eval_mode, forward_until, resolve_layer, unwrap
 from .io import atomic_torch_save
 
 
@@ -34,10 +34,6 @@ def _merge(state, values, images, positions, k):
     top = v.topk(min(k, v.shape[1]), dim=1)
     idx = top.indices
     return top.values, i.gather(1, idx), p.gather(1, idx[..., None].expand(-1, -1, 2))
-
-
-class _AllSeen(Exception):
-    pass
 
 
 def _reduce(acts: torch.Tensor, first: int):
@@ -75,27 +71,8 @@ def scan_topk(model, layer: str | Sequence[str], inputs: torch.Tensor, *, k: int
     for b, i in enumerate(tqdm(batches, desc=f"scan {', '.join(names)}", disable=not progress)):
         x = inputs[i : i + batch_size]
         x = x if prepare is None else prepare(x)
-        reduced: dict[str, tuple] = {}
-
-        def hook_for(name, reduced=reduced, first=i):
-            def hook(_m, _i, output):
-                reduced[name] = _reduce(output, first)
-                if len(reduced) == len(names):
-                    raise _AllSeen  # nothing above the deepest scanned layer is needed
-
-            return hook
-
-        handles = [m.register_forward_hook(hook_for(name)) for name, m in modules.items()]
-        try:
-            with eval_mode(net), torch.inference_mode():
-                net(x)
-        except _AllSeen:
-            pass
-        finally:
-            for h in handles:
-                h.remove()
-        if len(reduced) != len(names):
-            raise ValueError(f"layers {sorted(set(names) - set(reduced))} were not reached in the forward pass")
+        with eval_mode(net), torch.inference_mode():
+            reduced = forward_until(net, modules, x, transform=lambda out, first=i: _reduce(out, first))
         for name in names:
             values, images, positions = reduced[name]
             if name not in states:

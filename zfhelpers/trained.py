@@ -26,7 +26,7 @@ from .io import atomic_torch_save, atomic_write
 from .paths import build_dir, data_dir
 from .training import TrainConfig, train
 from .twins import INPUT_SIZE, make_twin
-from .zoo import FeatureStack
+from .zoo import FeatureStack, vgg_layers
 
 EPOCHS = 10
 SCHEDULE = (1, 2, 3, 5, 7, 10)
@@ -138,10 +138,6 @@ def history(variant: str) -> list[dict]:
     return manifest()[check_variant(variant)]["history"]
 
 
-#: A twin as committed: its conv stack only, enough for every figure here.
-TwinFeatures = FeatureStack
-
-
 def load_twin(variant: str = "zf", epoch: int | None = None):
     """A committed twin as a :class:`zfhelpers.zoo.LoadedModel` (conv stack only, float32).
 
@@ -158,7 +154,7 @@ def load_twin(variant: str = "zf", epoch: int | None = None):
     if digest != entry["sha256"]:
         raise ValueError(f"{path}: sha256 {digest} does not match the manifest ({entry['sha256']})")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model = TwinFeatures(make_twin(VARIANTS[variant].arch).features)
+    model = FeatureStack(make_twin(VARIANTS[variant].arch).features)  # conv stack only: all figures need
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     model.eval().requires_grad_(False)
     acc = next((h["test_accuracy"] for h in info["history"] if h["epoch"] == epoch), None)
@@ -166,7 +162,7 @@ def load_twin(variant: str = "zf", epoch: int | None = None):
     mean, std = ((CRITTER_MEAN,) * 3, (CRITTER_STD,) * 3) if parts else ((fashion.MEAN,) * 3, (fashion.STD,) * 3)
     spec = ModelSpec(
         name=f"twin_{variant}" if not parts else variant, profile="offline", weights=entry["file"],
-        build=lambda: model, layer_table=_vgg_table if parts else _features_table,
+        build=lambda: model, layer_table=vgg_layers if parts else _features_table,
         summary=f"{info['description']}, {'critters' if parts else 'Fashion-MNIST'}, epoch {epoch}"
         + (f", test acc {acc:.1%}" if acc is not None else ""),
         preprocess=Preprocess(resize=INPUT_SIZE, crop=INPUT_SIZE, mean=mean, std=std),
@@ -185,9 +181,3 @@ def _features_table(model: nn.Module) -> dict[str, str]:
     from .zoo import _sequential_table
 
     return _sequential_table(model.features, "features", vgg_style=False)
-
-
-def _vgg_table(model: nn.Module) -> dict[str, str]:
-    from .zoo import _sequential_table
-
-    return _sequential_table(model.features, "features", vgg_style=True)

@@ -236,9 +236,6 @@ class FeatureStack(nn.Module):
         return self.features(x)
 
 
-VGGFeatures = FeatureStack  # the name earlier code and tests use
-
-
 def build_vgg16_hed() -> nn.Module:
     import torchvision
 
@@ -246,7 +243,7 @@ def build_vgg16_hed() -> nn.Module:
     for m in features:
         if isinstance(m, nn.MaxPool2d):
             m.ceil_mode = True  # Caffe rounding, as HED was trained
-    return VGGFeatures(features)
+    return FeatureStack(features)
 
 
 def load_hed_state_dict(path) -> dict[str, torch.Tensor]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..activations import eval_mode, resolve_layer, unwrap
+from ..activations import eval_mode, layer_outputs, unwrap
 from ..io import atomic_torch_save
 from . import codes as _codes
 from . import objectives
@@ -78,36 +78,9 @@ def get_recipe(recipe: str | Recipe) -> Recipe:
     return RECIPES[recipe]
 
 
-class _Done(Exception):
-    pass
-
-
-def features(model, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Outputs of ``layers`` (friendly names of a LoadedModel, or module paths), with the graph
-    attached; the forward stops at the deepest of them. Hooks are removed even on errors."""
-    net, store = unwrap(model), {}
-    modules = {name: resolve_layer(model, name) for name in layers}
-
-    def hook_for(name):
-        def hook(_m, _i, out):
-            store[name] = out
-            if len(store) == len(modules):
-                raise _Done
-
-        return hook
-
-    handles = [m.register_forward_hook(hook_for(name)) for name, m in modules.items()]
-    try:
-        net(x)
-    except _Done:
-        pass
-    finally:
-        for h in handles:
-            h.remove()
-    missing = set(modules) - set(store)
-    if missing:
-        raise ValueError(f"layers {sorted(missing)} were not reached in the forward pass")
-    return store
+#: Outputs of several layers, graph attached, forward stopped at the deepest (re-exported here as
+#: the inversion's view of a network: its codes).
+features = layer_outputs
 
 
 @dataclass
