@@ -19,7 +19,7 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 import zfhelpers
-from zfhelpers import cam
+from zfhelpers.methods import cam
 
 
 def main() -> None:

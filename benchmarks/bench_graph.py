@@ -14,8 +14,10 @@ import time
 import torch
 from common import machine
 
-from zfhelpers import critters, graph_eval, trained
-from zfhelpers import explanatory_graph as eg
+from zfhelpers.data import critters
+from zfhelpers.graph import evaluate as graph_eval
+from zfhelpers.graph import model as eg
+from zfhelpers.models import trained
 
 
 def main() -> None:

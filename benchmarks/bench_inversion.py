@@ -18,7 +18,7 @@ import zfhelpers
 from zfhelpers import inversion
 from zfhelpers.inversion.optimize import RECIPES, invert
 from zfhelpers.inversion.param import uniform_init
-from zfhelpers.zoo import Preprocess
+from zfhelpers.models.zoo import Preprocess
 
 
 def main() -> None:

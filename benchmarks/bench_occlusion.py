@@ -21,7 +21,7 @@ from captum.attr import Occlusion
 from common import machine, timed
 
 import zfhelpers
-from zfhelpers.occlusion import occlusion
+from zfhelpers.methods.occlusion import occlusion
 
 
 def main() -> None:

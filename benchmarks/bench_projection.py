@@ -17,7 +17,7 @@ import torch
 from common import machine, sample_batch, timed
 
 import zfhelpers
-from zfhelpers.backprop import project
+from zfhelpers.methods.backprop import project
 
 
 def captum_maps(model, module, x, channels, positions, rule):

@@ -14,8 +14,9 @@ import argparse
 import torch
 from common import machine, timed
 
-from zfhelpers import fashion, trained
-from zfhelpers.scan import scan_topk
+from zfhelpers.analysis.scan import scan_topk
+from zfhelpers.data import fashion
+from zfhelpers.models import trained
 
 
 def main() -> None:

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from zfhelpers.activations import recording
+from zfhelpers.models.capture import recording
 
 
 def test_inplace_relu_does_not_rewrite_recorded_conv_output():

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zfhelpers.backprop import RULES, BackpropRules, UnhookedRectifierWarning, attribute, forward_to, project
-from zfhelpers.deconvnet import mirror_project
+from zfhelpers.methods.backprop import RULES, BackpropRules, UnhookedRectifierWarning, attribute, forward_to, project
+from zfhelpers.methods.mirror import mirror_project
 
 
 def zf_like(inplace=True):
@@ -189,7 +189,7 @@ def test_attribute_class_score_gradient_matches_autograd():
 
 
 def test_cascading_randomization_leaves_the_model_alone_and_detects_change():
-    from zfhelpers.sanity import cascading_randomization, similarity
+    from zfhelpers.analysis.sanity import cascading_randomization, similarity
 
     torch.manual_seed(0)
     net = zf_like()

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from zfhelpers import cam
-from zfhelpers.data import load_batch
+from zfhelpers.data.images import load_batch
+from zfhelpers.methods import cam
 
 
 class GapNet(nn.Module):

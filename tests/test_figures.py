@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import pytest
 from PIL import Image
 
-from zfhelpers.figures import save_figure
+from zfhelpers.notebook.save import save_figure
 
 
 def _fig():

@@ -12,7 +12,7 @@ from zfhelpers.inversion.optimize import invert as invert_fn
 
 def tiny_vgg():
     """A VGG-like stack with a LoadedModel's interface (layer names relu1_1 … relu2_1)."""
-    from zfhelpers.zoo import FeatureStack, LoadedModel, ModelSpec, Preprocess, vgg_layers
+    from zfhelpers.models.zoo import FeatureStack, LoadedModel, ModelSpec, Preprocess, vgg_layers
 
     torch.manual_seed(0)
     f = nn.Sequential(
@@ -157,7 +157,7 @@ def test_hooks_are_removed_even_when_a_layer_is_missing():
 
 
 def test_texture_metrics_on_known_images():
-    from zfhelpers import texture
+    from zfhelpers.analysis import texture
 
     yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
     stripes = (0.5 + 0.5 * torch.cos(2 * torch.pi * xx / 4))[None, ..., None].expand(1, 32, 32, 3)

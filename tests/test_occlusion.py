@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from zfhelpers.occlusion import occlusion, window_positions
+from zfhelpers.methods.occlusion import occlusion, window_positions
 
 
 def small_net():

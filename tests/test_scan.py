@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from zfhelpers.scan import scan_topk
+from zfhelpers.analysis.scan import scan_topk
 
 
 def net_and_data():

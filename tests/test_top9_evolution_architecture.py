@@ -8,15 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from zfhelpers import architecture, evolution, scan, top9, trained
-from zfhelpers.receptive import exact_box, receptive_field
-from zfhelpers.twins import INPUT_SIZE, make_twin
+from zfhelpers.analysis import evolution, scan, top9
+from zfhelpers.analysis import spectra as architecture
+from zfhelpers.methods.receptive import exact_box, receptive_field
+from zfhelpers.models import trained
+from zfhelpers.models.twins import INPUT_SIZE, make_twin
 
 
 def _twin_model(arch="zf"):
     """A (random) twin conv stack wrapped as the committed twins are."""
-    from zfhelpers import fashion
-    from zfhelpers.zoo import FeatureStack, LoadedModel, ModelSpec, Preprocess
+    from zfhelpers.data import fashion
+    from zfhelpers.models.zoo import FeatureStack, LoadedModel, ModelSpec, Preprocess
 
     torch.manual_seed(0)
     model = FeatureStack(make_twin(arch).features).eval().requires_grad_(False)
@@ -38,18 +40,18 @@ def test_crop_pads_outside_the_image():
 def test_project_topk_reprojects_the_scanned_units_inside_their_receptive_fields():
     lm = _twin_model()
     x = torch.randint(0, 256, (24, 28, 28), dtype=torch.uint8)
-    from zfhelpers import fashion
+    from zfhelpers.data import fashion
 
     top = scan.scan_topk(lm, "relu2", x, k=3, batch_size=8, prepare=fashion.to_model_input, progress=False)
     tp = top9.project_topk(lm, top, [0, 5], x, prepare=fashion.to_model_input)
     assert torch.allclose(tp.reprojected, tp.values, rtol=1e-4, atol=1e-6)
-    from zfhelpers.receptive import stack_for_layer
+    from zfhelpers.methods.receptive import stack_for_layer
 
     stack = stack_for_layer(lm, "relu2")
     rf = receptive_field(stack)
     assert tp.projections.shape == (2, 3, rf.size[0], rf.size[1], 3)
     # the projection is zero (grey 0.5) outside the exact receptive field of the unit
-    from zfhelpers.backprop import project
+    from zfhelpers.methods.backprop import project
 
     c, j = 5, 0
     pos = top.positions[c, j]
@@ -131,7 +133,7 @@ def test_committed_twins_load_with_verified_checksums(tmp_path, monkeypatch):
 
 def test_export_writes_small_float16_stacks(tmp_path, monkeypatch):
     """Train one tiny epoch on random data, export, load back: equal to the float16 weights."""
-    from zfhelpers.training import TrainConfig, train
+    from zfhelpers.models.training import TrainConfig, train
 
     cfg = TrainConfig(arch="alexnet", epochs=1, schedule=(1,), batch_size=8)
     monkeypatch.setitem(trained.VARIANTS, "alexnet", cfg)
@@ -149,7 +151,7 @@ def test_export_writes_small_float16_stacks(tmp_path, monkeypatch):
 
 
 def test_scan_sets_refuse_unknown_names():
-    from zfhelpers import datasets
+    from zfhelpers.data import scansets as datasets
 
     with pytest.raises(ValueError, match="valid: fashion_test, fashion_train, imagenette_val"):
         datasets.load_scan_set("cifar10", None)

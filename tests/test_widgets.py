@@ -1,6 +1,6 @@
 import pytest
 
-from zfhelpers import widgets
+from zfhelpers.notebook import widgets
 
 
 def _explorer(calls, **kwargs):

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torchvision
 
-from zfhelpers import weights, zoo
-from zfhelpers.data import prepare
+from zfhelpers.data.images import prepare
+from zfhelpers.models import weights, zoo
 
 
 def test_alexnet_layer_table_matches_torchvision_modules():
@@ -120,7 +120,7 @@ def test_hed_side_output_detects_edges(hed):
     with h5py.File(weights.SOURCES["vgg16_hed"].path) as f:
         w = torch.from_numpy(f["dsn1/vars/0"][()]).permute(3, 2, 0, 1).float()
         b = torch.from_numpy(f["dsn1/vars/1"][()]).float()
-    from zfhelpers.activations import record_activations
+    from zfhelpers.models.capture import record_activations
 
     s = prepare("coffee", hed.preprocess)
     relu = record_activations(hed, s.tensor, ["relu1_2"])["relu1_2"]

@@ -190,7 +190,7 @@ def cmd_figures(args) -> int:
 
 # --------------------------------------------------------------------------- setup / models
 def cmd_setup(args) -> int:
-    from . import weights
+    from .models import weights
 
     failed = False
     for key in args.weights:
@@ -205,7 +205,7 @@ def cmd_setup(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .zoo import availability
+    from .models.zoo import availability
 
     for row in availability(args.profile):
         state = "available" if row["available"] else "missing"
@@ -215,7 +215,7 @@ def cmd_models(args) -> int:
 
 def cmd_train_twins(args) -> int:
     """Train (resuming where a run stopped) and export the committed twins (ZF §3 at CPU scale)."""
-    from . import trained
+    from .models import trained
 
     for variant in args.variants or list(trained.VARIANTS):
         trained.check_variant(variant)
@@ -287,7 +287,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=["offline", "paper"], default="paper")
     p.set_defaults(func=cmd_models)
 
-    from .trained import VARIANTS
+    from .models.trained import VARIANTS
 
     p = sub.add_parser("train-twins", help="train the ZF/AlexNet twins on Fashion-MNIST and export data/twins")
     p.add_argument("variants", nargs="*", metavar="VARIANT", help=f"which twins: {', '.join(VARIANTS)} (default: all)")

@@ -23,7 +23,7 @@ def data_dir() -> Path:
 
 
 def figures_dir() -> Path:
-    """Where :func:`zfhelpers.figures.save_figure` writes. ``make test`` points it into ``build/``
+    """Where :func:`zfhelpers.notebook.save.save_figure` writes. ``make test`` points it into ``build/``
     so that testing leaves the working tree unchanged."""
     return _env_path("ZFHELPERS_FIGURES_DIR", REPO_ROOT / "figures")
 

@@ -1,0 +1,83 @@
+"""ZF Fig. 2 (§4): for a feature map, its top-9 activations over a dataset, each projected to pixel
+space *separately* with the deconvnet, beside the image patch of the unit's receptive field.
+
+Two stages (anchors_libraries.md §4 idea 2): :func:`zfhelpers.analysis.scan.scan_topk` streams the data
+once and keeps (value, image, position) per channel; :func:`project_topk` then re-runs only the
+winning images and projects each winner through :func:`zfhelpers.methods.backprop.project`, which seeds
+exactly that unit with its value (ZF §2.1). Crops use the nominal receptive field computed from the
+layer geometry (:mod:`zfhelpers.methods.receptive`); where it extends past the image the canvas is grey."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..methods.backprop import project
+from ..methods.receptive import for_layer
+from ..notebook.plots import projection_rgb
+from .scan import TopK
+
+
+@dataclass
+class TopProjections:
+    """Per channel ``k`` crops of equal size (the nominal receptive field), H×W×3 in [0, 1]."""
+
+    layer: str
+    channels: list[int]
+    values: torch.Tensor  # C×k activations (from the scan)
+    images: torch.Tensor  # C×k dataset indices
+    boxes: torch.Tensor  # C×k×4 nominal (y0, y1, x0, x1), may extend past the image
+    projections: np.ndarray  # C×k×h×w×3
+    patches: np.ndarray  # C×k×h×w×3
+    reprojected: torch.Tensor  # C×k activation values found again when projecting (== values)
+
+
+def crop(image: np.ndarray, box: tuple[int, int, int, int], fill: float = 0.5) -> np.ndarray:
+    """``image[y0:y1, x0:x1]`` for a box that may extend past the image; outside is ``fill``."""
+    y0, y1, x0, x1 = box
+    h, w = image.shape[:2]
+    out = np.full((y1 - y0, x1 - x0, *image.shape[2:]), fill, dtype=np.float32)
+    sy0, sy1, sx0, sx1 = max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
+    if sy1 > sy0 and sx1 > sx0:
+        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    return out
+
+
+def project_topk(loaded, top: TopK, channels: Sequence[int], inputs: torch.Tensor, *,
+                 prepare: Callable[[torch.Tensor], torch.Tensor] | None = None, rule: str = "deconvnet",
+                 grey: bool = False) -> TopProjections:  # fmt: skip
+    """Project the scan's winners of ``channels`` (``inputs`` is the scanned dataset).
+
+    ``grey=True`` shows the channel sum of each projection (for grey images replicated to RGB,
+    only that sum acts on the data)."""
+    rf = for_layer(loaded, top.layer)
+    if rf is None:
+        raise ValueError(f"{loaded.name}:{top.layer} is not in a plain conv stack; receptive fields unknown")
+    channels = [loaded.check_channel(top.layer, c) for c in channels]
+    k = top.values.shape[1]
+    boxes = torch.zeros(len(channels), k, 4, dtype=torch.long)
+    projs, patches, again = [], [], torch.zeros(len(channels), k)
+    for i, c in enumerate(channels):
+        ids = top.images[c]
+        if (ids < 0).any():
+            raise ValueError(f"channel {c} has fewer than {k} scanned images")
+        x = inputs[ids] if prepare is None else prepare(inputs[ids])
+        p = project(loaded, x, top.layer, [c], position=top.positions[c][None], rule=rule, ceiling=loaded.spec.ceiling)
+        again[i] = p.values[0].cpu()
+        row_p, row_i = [], []
+        for j in range(k):
+            box = rf.box(*top.positions[c, j].tolist())
+            boxes[i, j] = torch.tensor(box)
+            m = p.maps[0, j]
+            if grey:
+                m = m.sum(0, keepdim=True).expand(3, -1, -1)
+            row_p.append(crop(projection_rgb(m), box))
+            img = loaded.preprocess.denormalize(x[j]).permute(1, 2, 0).cpu().numpy()
+            row_i.append(crop(img, box))
+        projs.append(row_p)
+        patches.append(row_i)
+    return TopProjections(top.layer, channels, top.values[channels], top.images[channels], boxes,
+                          np.asarray(projs), np.asarray(patches), again)  # fmt: skip
