@@ -45,7 +45,7 @@ for row in zoo.availability(profile):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-lm = zoo.load_model(None if profile == "offline" else "alexnet", profile)
+lm = zoo.load_model(None, profile)
 for key in ("mobilenet_v2", "vgg16_hed"):
     info = zfhelpers.models.weights.provenance(key)
     print(f"{key}: {info['origin']}\n  sha256 {info.get('sha256', 'missing')}\n  {info['description']}")

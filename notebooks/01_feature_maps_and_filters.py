@@ -25,7 +25,7 @@ interactive = True  # ipywidget explorer below the static figures (papermill set
 import matplotlib.pyplot as plt
 
 import zfhelpers
-from zfhelpers.models.capture import record_activations
+from zfhelpers.models.capture import capture_detached as record_activations
 from zfhelpers.notebook import plots as viz
 from zfhelpers.notebook import widgets
 

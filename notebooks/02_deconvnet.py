@@ -31,14 +31,16 @@ interactive = True  # widget explorer (papermill sets False)
 import matplotlib.pyplot as plt
 
 import zfhelpers
-from zfhelpers.methods.backprop import project
+from zfhelpers.data.display import projection_rgb
 from zfhelpers.methods.mirror import mirror_project
-from zfhelpers.models.capture import record_activations
+from zfhelpers.methods.projection import unit_projection
+from zfhelpers.methods.targets import strongest_channels
+from zfhelpers.models.capture import capture_detached as record_activations
 from zfhelpers.notebook import plots as viz
 from zfhelpers.notebook import widgets
 
 zfhelpers.notebook.setup(seed=0)
-lm = zfhelpers.load_model(model or ("vgg16_hed" if profile == "offline" else "alexnet"), profile)
+lm = zfhelpers.load_model(model, profile, task="project")
 sample = zfhelpers.prepare(image, lm.preprocess)
 layers = list(lm.showcase)
 acts = {k: v[0] for k, v in record_activations(lm, sample.tensor, layers).items()}
@@ -55,8 +57,8 @@ print(f"{lm.name}: {lm.spec.summary}")
 
 # %%
 mid = path_layer or layers[len(layers) // 2]
-channel = viz.top_channels(acts[mid], 1, by="max", border=border)[0]
-unit = project(lm, sample.tensor, mid, channel, border=border)
+channel = strongest_channels(acts[mid], 1, by="max", border=border)[0]
+unit = unit_projection(lm, sample.tensor, layer=mid, channels=channel, border=border)
 pos = tuple(unit.positions[0, 0].tolist())
 trace = mirror_project(lm.model.features, sample.tensor, int(lm.layers[mid].split(".")[1]), channel, pos)
 print(f"{mid} channel {channel} at {pos}: activation {unit.values.item():.2f}")
@@ -80,8 +82,8 @@ plt.show()
 # %%
 rows = []
 for name in layers:
-    chans = viz.top_channels(acts[name], n_channels, by="max", border=border)
-    rows.append({"layer": name, "acts": acts[name], "projection": project(lm, sample.tensor, name, chans, border=border)})
+    chans = strongest_channels(acts[name], n_channels, by="max", border=border)
+    rows.append({"layer": name, "acts": acts[name], "projection": unit_projection(lm, sample.tensor, layer=name, channels=chans, border=border)})
 fig = viz.plot_layer_projections(sample.display, rows,
                                  title=f"Deconvnet projections of single activations, {lm.name}, {sample.name}")
 zfhelpers.save_figure(fig, f"02_projections_{lm.name}", dpi=dpi, **stamp)
@@ -102,8 +104,8 @@ for j, row in enumerate(rows):
     engine = p.maps[0, 0]
     rel = float((mirror - engine).abs().max() / engine.abs().max())
     print(f"{row['layer']:8} ch{c:<4} max |mirror - engine| / max |engine| < 1e-5: {rel < 1e-5}")
-    for i, (img, label) in enumerate([(viz.projection_rgb(engine), "engine (hooks)"),
-                                      (viz.projection_rgb(mirror), "mirror (explicit)"),
+    for i, (img, label) in enumerate([(projection_rgb(engine), "engine (hooks)"),
+                                      (projection_rgb(mirror), "mirror (explicit)"),
                                       ((mirror - engine).abs().sum(0).numpy(), f"|difference|, rel. max {rel:.1e}")]):
         axes[i, j].imshow(img, cmap="magma" if i == 2 else None)
         axes[i, j].set_title(f"{row['layer']} ch{c}: {label}" if i < 2 else label, fontsize=7)
@@ -125,7 +127,7 @@ if interactive:
     def render(layer, channel, image):
         s = prepared[image]
         fmap = record_activations(lm, s.tensor, [layer])[layer][0]
-        p = project(lm, s.tensor, layer, channel, border=border)
+        p = unit_projection(lm, s.tensor, layer=layer, channels=channel, border=border)
         return viz.plot_layer_projections(s.display, [{"layer": layer, "acts": fmap, "projection": p}])
 
     spatial = {n: lm.channels(n) for n in lm.layers if n.startswith(("relu", "conv", "pool"))}

@@ -58,7 +58,7 @@ print(lm.label, "|", data.description)
 tops = {}
 for layer in layers:
     ckpt = zfhelpers.paths.build_dir() / "scans" / f"{lm.name}_{data.name}_{len(data)}_{layer}.pt"
-    tops[layer] = scan.scan_topk(lm, layer, data.images, k=9, batch_size=200, prepare=data.prepare, checkpoint=ckpt)
+    tops[layer] = scan.scan_topk(lm, data.images, layer=layer, k=9, batch_size=200, prepare=data.prepare, checkpoint=ckpt)
     print(f"{layer}: {lm.channels(layer)} channels, strongest activation {tops[layer].values.max():.2f}")
 
 # %% [markdown]
@@ -97,7 +97,7 @@ if interactive:
 
     def render(layer, channel):
         if layer not in tops:
-            tops[layer] = scan.scan_topk(lm, layer, data.images, k=9, batch_size=200, prepare=data.prepare)
+            tops[layer] = scan.scan_topk(lm, data.images, layer=layer, k=9, batch_size=200, prepare=data.prepare)
         tp = top9.project_topk(lm, tops[layer], [channel], data.images, prepare=data.prepare, grey=grey)
         return viz.plot_top9([tp], title=f"{lm.name} {layer} channel {channel}")
 

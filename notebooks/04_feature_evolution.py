@@ -49,7 +49,7 @@ for h in trained.history("zf"):
 tops, weights = {}, {}
 for e, lm in twins.items():
     ckpt = zfhelpers.paths.build_dir() / "scans" / f"evolution_{lm.name}_e{e:03d}_{len(data)}.pt"
-    tops[e] = scan.scan_topk(lm, layers, data.images, k=9, batch_size=200, prepare=data.prepare, checkpoint=ckpt)
+    tops[e] = scan.scan_topk(lm, data.images, layer=layers, k=9, batch_size=200, prepare=data.prepare, checkpoint=ckpt)
     weights[e] = {layer: lm.conv_weight(layer) for layer in layers}
 
 # %% [markdown]
@@ -141,7 +141,7 @@ if interactive:
     def render(layer, channel):
         fig, axes = plt.subplots(1, len(epochs), figsize=(1.6 * len(epochs), 2), squeeze=False)
         for j, e in enumerate(epochs):
-            top = tops[e][layer] if layer in tops[e] else scan.scan_topk(twins[e], layer, data.images, k=1,
+            top = tops[e][layer] if layer in tops[e] else scan.scan_topk(twins[e], data.images, layer=layer, k=1,
                                                                          prepare=data.prepare, progress=False)  # fmt: skip
             tp = top9.project_topk(twins[e], evolution.top1(top), [channel], data.images, prepare=data.prepare, grey=True)
             img = tp.projections[0, 0]

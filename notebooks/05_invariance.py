@@ -35,8 +35,8 @@ zfhelpers.notebook.setup(seed=0)
 lm = zfhelpers.load_model(model or None, profile)
 labels = [image_labels()[name] for name in images]
 batch, samples = zfhelpers.load_batch(images, lm.preprocess)
-low = lm.showcase[0]
-high = "fc" if lm.name == "mobilenet_v2" else "fc8"  # the layer *entering* the classifier's last step
+low = lm.role("layer1")
+high = lm.role("layer7")  # the penultimate vector (MobileNetV2: the pooled 1280-d features)
 ranges = {k: (v if full_ranges else v[:: 3 if k == "rotate" else 2]) for k, v in invariance.PAPER_RANGES.items()}
 curves = {kind: invariance.invariance_curves(lm, batch, labels, kind, amounts, low=low, high=high)
           for kind, amounts in ranges.items()}

@@ -102,7 +102,7 @@ l2 = {}
 for v in ("alexnet", "zf"):
     lm = twins[v]
     chans = sorted(torch.randperm(lm.channels("relu2"), generator=g)[:n_channels].tolist())
-    top = scan.scan_topk(lm, "relu2", data.images, k=9, batch_size=200, prepare=data.prepare, progress=False)
+    top = scan.scan_topk(lm, data.images, layer="relu2", k=9, batch_size=200, prepare=data.prepare, progress=False)
     l2[v] = top9.project_topk(lm, top, chans, data.images, prepare=data.prepare, grey=True)
 for panel, v in (("d", "alexnet"), ("e", "zf")):
     fig = viz.plot_top9([l2[v]], title=f"({panel}) layer-2 projections of the {v} twin")
@@ -127,7 +127,7 @@ for panel, v in variants.items():
     lm = twins[v]
     w = lm.conv_weight("conv1")
     g = architecture.grey_filters(w)
-    top1 = scan.scan_topk(lm, "relu1", data.images, k=1, batch_size=200, prepare=data.prepare, progress=False)
+    top1 = scan.scan_topk(lm, data.images, layer="relu1", k=1, batch_size=200, prepare=data.prepare, progress=False)
     dead = architecture.dead_units(top1.values[:, 0], dead_threshold)
     freqs, spec = architecture.radial_power(g)
     bands = architecture.band_fractions(freqs, spec)
@@ -181,7 +181,7 @@ if interactive:
 
     def render(layer, channel, twin):
         lm = twins[twin]
-        top = scan.scan_topk(lm, layer, data.images, k=9, batch_size=200, prepare=data.prepare, progress=False)
+        top = scan.scan_topk(lm, data.images, layer=layer, k=9, batch_size=200, prepare=data.prepare, progress=False)
         channel = min(channel, lm.channels(layer) - 1)
         return viz.plot_top9([top9.project_topk(lm, top, [channel], data.images, prepare=data.prepare, grey=True)],
                              title=f"{twin} {layer} channel {channel}")

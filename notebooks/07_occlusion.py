@@ -31,16 +31,16 @@ import numpy as np
 import torch
 
 import zfhelpers
+from zfhelpers.data.display import projection_rgb
 from zfhelpers.data.images import image_labels
-from zfhelpers.methods.backprop import project
 from zfhelpers.methods.occlusion import occlusion
-from zfhelpers.notebook import plots as viz
+from zfhelpers.methods.projection import unit_projection
 from zfhelpers.notebook import widgets
 
 zfhelpers.notebook.setup(seed=0)
 lm = zfhelpers.load_model(model or None, profile)
-layer = layer or lm.showcase[-1]
-rule = "guided" if not lm.spec.has_maxpool else "deconvnet"
+layer = layer or lm.role("layer5")
+rule = lm.spec.projection_rule
 prepared = {name: zfhelpers.prepare(name, lm.preprocess) for name in images}
 labels = image_labels()
 print(f"{lm.name}: feature layer {layer}, projection rule {rule}; occluder {size}px, stride {stride}, fill {fill}")
@@ -62,8 +62,8 @@ def occlusion_row(axes, name, others):
     plt.colorbar(im, ax=axes[1], fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
     # (c) the strongest unit of that map, projected on this image and on the other photos
     for ax, other in zip(axes[2:4], [name, *others][:2]):
-        p = project(lm, prepared[other].tensor, layer, res.channel, rule=rule, ceiling=lm.spec.ceiling)
-        ax.imshow(viz.projection_rgb(p.maps[0, 0]))
+        p = unit_projection(lm, prepared[other].tensor, layer=layer, channels=res.channel, rule=rule)
+        ax.imshow(projection_rgb(p.maps[0, 0]))
         ax.set_title(f"(c) ch{res.channel} on {other}", fontsize=8)
     im = axes[4].imshow(res.prob.numpy(), cmap="magma", vmin=0, vmax=1, extent=extent)
     axes[4].set_title(f"(d) p({lm.categories[res.target]})", fontsize=8)

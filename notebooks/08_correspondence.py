@@ -33,23 +33,23 @@ import numpy as np
 
 import zfhelpers
 from zfhelpers.analysis import correspondence as corr
-from zfhelpers.models.capture import output_and_input_vectors
+from zfhelpers.models.capture import capture_detached
 
 zfhelpers.notebook.setup(seed=seed)
 lm = zfhelpers.load_model(model or None, profile)
 faces = corr.load_part_images(lm.preprocess.crop, Path(annotations) if annotations else None)
 x = lm.preprocess.normalize(faces.images)
 grey = 0.0  # occluder — the dataset mean in normalised units
-late, top = ("head", "fc") if lm.name == "mobilenet_v2" else ("pool5", "fc8")
+late, top = lm.role("layer5_vector"), lm.role("layer7")
 
 
 def features(batch):
-    late_vec, top_vec, _ = output_and_input_vectors(lm, batch, late, top)
-    return late_vec, top_vec
+    out = capture_detached(lm, batch, [late, top])
+    return out[late].flatten(1), out[top].flatten(1)
 
 
 base_late, base_top = features(x)
-print(f"{lm.name}: 'layer 5' = {late} ({base_late.shape[1]}-d), 'layer 7' = input of {top} ({base_top.shape[1]}-d); "
+print(f"{lm.name}: 'layer 5' = {late} ({base_late.shape[1]}-d), 'layer 7' = {top} ({base_top.shape[1]}-d); "
       f"{len(x)} faces, occluder {faces.box_size[0]}×{faces.box_size[1]} px")
 
 # %%

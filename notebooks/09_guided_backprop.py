@@ -31,14 +31,16 @@ import matplotlib.pyplot as plt
 import torch
 
 import zfhelpers
-from zfhelpers.analysis.sanity import cascading_randomization, learnable_layers
-from zfhelpers.methods.backprop import RULES, attribute, project
-from zfhelpers.models.capture import record_activations
-from zfhelpers.notebook import plots as viz
+from zfhelpers.analysis.sanity import cascading_randomization
+from zfhelpers.data.display import projection_rgb, support_box
+from zfhelpers.methods.projection import class_projection, unit_projection
+from zfhelpers.methods.rules import RULES
+from zfhelpers.methods.targets import strongest_channels
+from zfhelpers.models.capture import capture_detached as record_activations
 from zfhelpers.notebook import widgets
 
 zfhelpers.notebook.setup(seed=0)
-lm = zfhelpers.load_model(model or ("mobilenet_v2" if profile == "offline" else "vgg16"), profile)
+lm = zfhelpers.load_model(model, profile, task="cam")
 batch, samples = zfhelpers.load_batch(images, lm.preprocess)
 data_label = ", ".join(images) + " (data/images)"
 print(f"{lm.name}: {lm.spec.summary}")
@@ -51,13 +53,13 @@ def unit_panel(loaded, sample, layers):
     for r, layer in enumerate(layers):
         # under ReLU6 a unit clipped at 6 has zero gradient through itself: skip clipped units
         kw = dict(border=border, ceiling=loaded.spec.ceiling)
-        ch = viz.top_channels(acts[layer], 1, by="max", **kw)[0]
-        maps = {rule: project(loaded, sample.tensor, layer, ch, rule=rule, **kw) for rule in RULES}
-        y0, y1, x0, x1 = viz.support_box(maps["deconvnet"].maps[0, 0])
+        ch = strongest_channels(acts[layer], 1, by="max", **kw)[0]
+        maps = {rule: unit_projection(loaded, sample.tensor, layer=layer, channels=ch, rule=rule, **kw) for rule in RULES}
+        y0, y1, x0, x1 = support_box(maps["deconvnet"].maps[0, 0])
         axes[r, 0].imshow(sample.display[y0:y1, x0:x1])
         axes[r, 0].set_title(f"{layer} ch{ch} patch", fontsize=8)
         for c, rule in enumerate(RULES, 1):
-            axes[r, c].imshow(viz.projection_rgb(maps[rule].maps[0, 0])[y0:y1, x0:x1])
+            axes[r, c].imshow(projection_rgb(maps[rule].maps[0, 0])[y0:y1, x0:x1])
             axes[r, c].set_title(rule, fontsize=8)
     for ax in axes.flat:
         ax.axis("off")
@@ -103,7 +105,7 @@ if maxpool_model:
 with torch.inference_mode():
     probs = lm.model(batch).softmax(1)
 top1 = probs.argmax(1)
-class_maps = {rule: attribute(lm, batch, top1, rule) for rule in RULES}
+class_maps = {rule: class_projection(lm, batch, target=top1, rule=rule) for rule in RULES}
 fig, axes = plt.subplots(len(samples), 4, figsize=(8.4, 2.3 * len(samples)), squeeze=False)
 for r, s in enumerate(samples):
     name = lm.categories[int(top1[r])]
@@ -111,7 +113,7 @@ for r, s in enumerate(samples):
     axes[r, 0].imshow(s.display)
     axes[r, 0].set_title(f"{name} {probs[r, top1[r]]:.2f}", fontsize=8)
     for c, rule in enumerate(RULES, 1):
-        axes[r, c].imshow(viz.projection_rgb(class_maps[rule][r]))
+        axes[r, c].imshow(projection_rgb(class_maps[rule][r]))
         axes[r, c].set_title(rule, fontsize=8)
 for ax in axes.flat:
     ax.axis("off")
@@ -127,8 +129,7 @@ plt.show()
 # Similarity to the original map: Spearman rank correlation of |map| and SSIM, averaged over photos.
 
 # %%
-layers_td = learnable_layers(lm)
-steps = {rule: cascading_randomization(lm.model, layers_td, lambda m, rule=rule: attribute(m, batch, top1, rule))
+steps = {rule: cascading_randomization(lm, lambda m, rule=rule: class_projection(m, batch, target=top1, rule=rule))
          for rule in RULES}
 labels = [s.randomized_up_to for s in steps["gradient"]]
 show = sorted({0, 1, 2, len(labels) // 4, len(labels) // 2, (3 * len(labels)) // 4, len(labels) - 1})
@@ -172,11 +173,11 @@ if interactive:
 
     def render(layer, channel):
         s = samples[0]
-        maps = {rule: project(lm, s.tensor, layer, channel, rule=rule, border=border) for rule in RULES}
+        maps = {rule: unit_projection(lm, s.tensor, layer=layer, channels=channel, rule=rule, border=border) for rule in RULES}
         fig, axes = plt.subplots(1, 4, figsize=(11, 3))
         axes[0].imshow(s.display)
         for ax, rule in zip(axes[1:], RULES):
-            ax.imshow(viz.projection_rgb(maps[rule].maps[0, 0]))
+            ax.imshow(projection_rgb(maps[rule].maps[0, 0]))
             ax.set_title(f"{rule}, activation {maps[rule].values.item():.2f}", fontsize=8)
         for ax in axes:
             ax.axis("off")

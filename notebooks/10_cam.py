@@ -32,18 +32,19 @@ import numpy as np
 import torch
 
 import zfhelpers
-from zfhelpers.analysis.sanity import cascading_randomization, learnable_layers
+from zfhelpers.analysis.sanity import cascading_randomization
+from zfhelpers.data.display import side_by_side
 from zfhelpers.methods import cam
 from zfhelpers.notebook import plots as viz
 from zfhelpers.notebook import widgets
 
 zfhelpers.notebook.setup(seed=0)
-lm = zfhelpers.load_model(model or ("mobilenet_v2" if profile == "offline" else "vgg16"), profile)
+lm = zfhelpers.load_model(model, profile, task="cam")
 layer = layer or cam.default_layer(lm)
 batch, samples = zfhelpers.load_batch(images, lm.preprocess)
 with torch.inference_mode():
     probs = lm.model(batch).softmax(1)
-methods = ["cam", "gradcam", "gradcampp", "guided_gradcam"] if lm.name == "mobilenet_v2" else ["gradcam", "gradcampp", "guided_gradcam"]
+methods = list(cam.applicable(lm))
 data_label = ", ".join(images) + " (data/images)"
 print(f"{lm.name}, maps from layer {layer} {tuple(lm.shape(layer))}; methods: {', '.join(methods)}")
 
@@ -56,7 +57,7 @@ print(f"{lm.name}, maps from layer {layer} {tuple(lm.shape(layer))}; methods: {'
 rows = [(i, r) for i in range(len(samples)) for r in range(1, top_k + 1)]
 fig, axes = plt.subplots(len(rows), len(methods) + 1, figsize=(2.35 * (len(methods) + 1), 2.05 * len(rows)), squeeze=False)
 for rank in range(1, top_k + 1):
-    results = {m: cam.run(m, lm, batch, f"top{rank}", layer) for m in methods}
+    results = {m: cam.run(m, lm, batch, target=f"top{rank}", layer=layer) for m in methods}
     for i, s in enumerate(samples):
         row = rows.index((i, rank))
         t = int(results[methods[0]].targets[i])
@@ -86,7 +87,7 @@ plt.show()
 
 # %%
 left, right = (np.asarray(zfhelpers.load_image(p).resize((224, 224))) for p in pair)
-pair_rgb = viz.side_by_side(left, right)  # 224×448, uint8; fed whole (no crop)
+pair_rgb = side_by_side(left, right)  # 224×448, uint8; fed whole (no crop)
 disp2 = pair_rgb / 255.0
 x2 = lm.preprocess.normalize(torch.from_numpy(pair_rgb).permute(2, 0, 1).float() / 255)[None]
 with torch.inference_mode():
@@ -98,7 +99,7 @@ axes[0].set_title(f"{pair[0]} | {pair[1]} (side by side, 224×448)", fontsize=8)
 axes[0].axis("off")
 shares = []
 for k, cls in enumerate(own.tolist()):
-    res = cam.gradcam(lm, x2, cls, layer)
+    res = cam.gradcam(lm, x2, target=cls, layer=layer)
     m = res.upsampled[0]
     half = m[:, :224] if k == 0 else m[:, 224:]
     share = float(half.sum() / m.sum())
@@ -118,22 +119,20 @@ print("share of Grad-CAM mass on the class's own half:", ", ".join(f"{lm.categor
 
 # %%
 top1 = probs.argmax(1)
-trained = cam.gradcam(lm, batch, top1, layer)
-randomized = cam.random_model_baseline(lm, batch, top1, layer)
+trained = cam.gradcam(lm, batch, target=top1, layer=layer)
+randomized = cam.random_model_baseline(lm, batch, target=top1, layer=layer)
 edges = cam.sobel_baseline([s.display for s in samples])
-path = lm.layers[layer]
 cascade_methods = [m for m in methods if m != "cam"]
 
 
 def as_attr(method):
     def fn(net):
-        res = cam.run(method, net, batch, top1, path)
+        res = cam.run(method, net, batch, target=top1, layer=layer)
         return (res.guided if method == "guided_gradcam" else res.upsampled[:, None])
     return fn
 
 
-layers_td = learnable_layers(lm)
-steps = {m: cascading_randomization(lm.model, layers_td, as_attr(m)) for m in cascade_methods}
+steps = {m: cascading_randomization(lm, as_attr(m)) for m in cascade_methods}
 fig = plt.figure(figsize=(13, 2.4 * len(samples)))
 gs = fig.add_gridspec(len(samples), 5)
 for i, s in enumerate(samples):
@@ -176,7 +175,7 @@ if interactive:
         i = images.index(image)
         fig, axes = plt.subplots(1, 3, figsize=(10, 3))
         for ax, m in zip(axes, ["gradcam", "gradcampp", "guided_gradcam"]):
-            res = cam.run(m, lm, batch[i : i + 1], f"top{rank}", layer)
+            res = cam.run(m, lm, batch[i : i + 1], target=f"top{rank}", layer=layer)
             if m == "guided_gradcam":
                 g = res.guided[0].abs().sum(0)
                 ax.imshow(g / max(float(g.max()), 1e-12), cmap="gray")

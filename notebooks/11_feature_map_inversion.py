@@ -45,7 +45,7 @@ from zfhelpers.models.zoo import Preprocess
 from zfhelpers.notebook import widgets
 
 zfhelpers.notebook.setup(seed=seed)
-lm = zfhelpers.load_model("vgg16_hed" if profile == "offline" else "vgg19", profile).avg_pooled()
+lm = zfhelpers.load_model(None, profile, task="invert").avg_pooled()
 size = 512 if profile == "paper" else size  # Xia et al. ran VGG19 at a 512 px long edge
 pre = Preprocess(resize=size, crop=size, mean=lm.preprocess.mean, std=lm.preprocess.std)
 sample = zfhelpers.prepare(image, pre)
@@ -68,7 +68,7 @@ print(lm.label, "|", stamp["data"])
 results, shown, ks_all = {}, {}, {}
 for layer in layers:
     with torch.no_grad():
-        code = inversion.features(lm, sample.tensor, [layer])[layer]
+        code = inversion.capture_codes(lm, sample.tensor, [layer])[layer]
     alive = (code[0].flatten(1).amax(1) > 0).nonzero().squeeze(1).tolist()
     ks = ks_all[layer] = alive[: n_filters + measure_filters]
     dead = [k for k in range(max(ks) + 1) if k not in alive]
@@ -159,7 +159,7 @@ print("first vs last layer:", ", ".join(f"{k} {float(first[k].mean()):.3f} -> {f
 if interactive:
 
     def render(layer, channel):
-        res = inversion.invert_code(lm, sample.tensor, layer, "feature_map", filters=[channel], recipe=rec,
+        res = inversion.invert_code(lm, sample.tensor, layer=layer, mode="feature_map", channels=[channel], recipe=rec,
                                     seed=seed, progress=False)  # fmt: skip
         fig, axes = plt.subplots(1, 2, figsize=(6, 3))
         axes[0].imshow(sample.display)

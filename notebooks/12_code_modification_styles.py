@@ -46,7 +46,7 @@ from zfhelpers.notebook import widgets
 from zfhelpers.paths import data_dir
 
 zfhelpers.notebook.setup(seed=seed)
-lm = zfhelpers.load_model("vgg16_hed" if profile == "offline" else "vgg19", profile).avg_pooled()
+lm = zfhelpers.load_model(None, profile, task="invert").avg_pooled()
 size = 512 if profile == "paper" else size  # Xia et al. ran VGG19 at a 512 px long edge
 pre = Preprocess(resize=size, crop=size, mean=lm.preprocess.mean, std=lm.preprocess.std)
 content = zfhelpers.prepare(image, pre)
@@ -63,7 +63,7 @@ print(lm.label, "|", stamp["data"])
 rmci = {}
 for layer in rmci_layers:
     ck = zfhelpers.paths.build_dir() / "inversions" / f"rmci_{lm.name}_{content.name}_{size}_{layer}_{rec.tag}_{draws}.pt"
-    rmci[layer] = inversion.invert_code(lm, content.tensor, layer, "random", draws=draws, recipe=rec, seed=seed,
+    rmci[layer] = inversion.invert_code(lm, content.tensor, layer=layer, mode="random", draws=draws, recipe=rec, seed=seed,
                                         checkpoint=ck)  # fmt: skip
 fig, axes = plt.subplots(draws, len(rmci_layers) + 1, figsize=(2 * (len(rmci_layers) + 1), 2.05 * draws), squeeze=False)
 for d in range(draws):
@@ -101,9 +101,9 @@ for p, s in styles.items():
 # NBVAL_CHECK_OUTPUT
 with torch.no_grad():
     for p, s in styles.items():
-        s_codes = inversion.features(lm, s.tensor, list(STYLE_LAYERS))
+        s_codes = inversion.capture_codes(lm, s.tensor, list(STYLE_LAYERS))
         for method in ("gatys", "pmci"):
-            out = inversion.features(lm, transfers[p, method].images, list(STYLE_LAYERS))
+            out = inversion.capture_codes(lm, transfers[p, method].images, list(STYLE_LAYERS))
             sums = [float((o.flatten(2).sum(2) - c.flatten(2).sum(2)).norm() / c.flatten(2).sum(2).norm())
                     for o, c in zip(out.values(), s_codes.values())]  # fmt: skip
             grams = [float((inversion.objectives.gram(o) - inversion.objectives.gram(c)).norm()
@@ -137,7 +137,7 @@ plt.show()
 if interactive:
 
     def render(layer, channel):
-        res = inversion.invert_code(lm, content.tensor, layer, "random", draws=1, recipe=rec, seed=channel,
+        res = inversion.invert_code(lm, content.tensor, layer=layer, mode="random", draws=1, recipe=rec, seed=channel,
                                     progress=False)  # fmt: skip
         fig, ax = plt.subplots(figsize=(3, 3))
         ax.imshow(res.display[0].numpy())

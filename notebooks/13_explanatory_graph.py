@@ -62,7 +62,7 @@ if not annotations:
     x_neg, _, _ = critters.make(n_negatives, positive_rate=0.0, seed=300 + seed)
     data_label = f"procedural critters (zfhelpers.data.critters): {n_images} to learn, {n_test} to test"
 else:
-    net = zfhelpers.load_model(model or ("vgg16" if profile == "paper" else "vgg16_hed"), profile)
+    net = zfhelpers.load_model(model, profile, task="graph")
     layers, SIZE = ["relu4_2", "relu4_3", "relu5_2", "relu5_3"], 224
     folder = graph_eval.load_landmark_folder(annotations, side=SIZE)
     landmark_names, half = folder["names"], len(folder["images"]) // 2

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from zfhelpers.methods.backprop import project
+from zfhelpers.methods.projection import unit_projection
 from zfhelpers.methods.receptive import exact_box, receptive_field
 
 
@@ -61,7 +61,7 @@ def test_packed_projection_equals_unpacked():
     net = nn.Sequential(*[m for m in ZF], nn.ReLU())
     x = torch.randn(2, 3, 160, 160)
     for rule in ("deconvnet", "guided", "gradient"):
-        packed = project(net, x, "8", list(range(4)), rule=rule, pack=True)
-        plain = project(net, x, "8", list(range(4)), rule=rule, pack=False)
+        packed = unit_projection(net, x, layer="8", channels=list(range(4)), rule=rule, pack=True)
+        plain = unit_projection(net, x, layer="8", channels=list(range(4)), rule=rule, pack=False)
         assert torch.equal(packed.positions, plain.positions)
         assert torch.allclose(packed.maps, plain.maps, atol=1e-6)

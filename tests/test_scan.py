@@ -22,7 +22,7 @@ def brute_force(net, x, k):
 
 def test_scan_equals_brute_force_with_one_per_image():
     net, x = net_and_data()
-    res = scan_topk(net, "3", x, k=9, batch_size=8, progress=False)
+    res = scan_topk(net, x, layer="3", k=9, batch_size=8, progress=False)
     values, images, acts = brute_force(net, x, 9)
     assert torch.allclose(res.values, values) and torch.equal(res.images, images)
     for c in range(4):
@@ -34,18 +34,18 @@ def test_scan_equals_brute_force_with_one_per_image():
 
 def test_scan_resumes_after_a_kill(tmp_path):
     net, x = net_and_data()
-    full = scan_topk(net, "3", x, k=5, batch_size=4, progress=False)
+    full = scan_topk(net, x, layer="3", k=5, batch_size=4, progress=False)
     ckpt = tmp_path / "scan.pt"
-    scan_topk(net, "3", x, k=5, batch_size=4, progress=False, checkpoint=ckpt, save_every=1, stop_after=3)
-    resumed = scan_topk(net, "3", x, k=5, batch_size=4, progress=False, checkpoint=ckpt)
+    scan_topk(net, x, layer="3", k=5, batch_size=4, progress=False, checkpoint=ckpt, save_every=1, stop_after=3)
+    resumed = scan_topk(net, x, layer="3", k=5, batch_size=4, progress=False, checkpoint=ckpt)
     assert torch.equal(full.images, resumed.images) and torch.allclose(full.values, resumed.values)
     assert torch.equal(full.positions, resumed.positions)
 
 
 def test_multi_layer_scan_equals_single_layer_scans():
     net, x = net_and_data()
-    both = scan_topk(net, ["1", "3"], x, k=4, batch_size=8, progress=False)
+    both = scan_topk(net, x, layer=["1", "3"], k=4, batch_size=8, progress=False)
     for name in ("1", "3"):
-        one = scan_topk(net, name, x, k=4, batch_size=8, progress=False)
+        one = scan_topk(net, x, layer=name, k=4, batch_size=8, progress=False)
         assert torch.equal(both[name].images, one.images) and torch.equal(both[name].values, one.values)
         assert torch.equal(both[name].positions, one.positions)

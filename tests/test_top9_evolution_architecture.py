@@ -10,6 +10,8 @@ import torch
 
 from zfhelpers.analysis import evolution, scan, top9
 from zfhelpers.analysis import spectra as architecture
+from zfhelpers.data.display import crop
+from zfhelpers.methods.projection import unit_projection
 from zfhelpers.methods.receptive import exact_box, receptive_field
 from zfhelpers.models import trained
 from zfhelpers.models.twins import INPUT_SIZE, make_twin
@@ -18,12 +20,14 @@ from zfhelpers.models.twins import INPUT_SIZE, make_twin
 def _twin_model(arch="zf"):
     """A (random) twin conv stack wrapped as the committed twins are."""
     from zfhelpers.data import fashion
-    from zfhelpers.models.zoo import FeatureStack, LoadedModel, ModelSpec, Preprocess
+    from zfhelpers.models.layers import features_layers
+    from zfhelpers.models.stack import FeatureStack
+    from zfhelpers.models.zoo import LoadedModel, ModelSpec, Preprocess
 
     torch.manual_seed(0)
     model = FeatureStack(make_twin(arch).features).eval().requires_grad_(False)
     spec = ModelSpec(name="t", profile="offline", weights="-", build=lambda: model,
-                     layer_table=trained._features_table, summary="test",
+                     layer_table=features_layers, summary="test",
                      preprocess=Preprocess(resize=INPUT_SIZE, crop=INPUT_SIZE, mean=(fashion.MEAN,) * 3,
                                            std=(fashion.STD,) * 3), classifier=False)  # fmt: skip
     return LoadedModel("t", model, spec.layer_table(model), spec.preprocess, None, {}, spec)
@@ -31,7 +35,7 @@ def _twin_model(arch="zf"):
 
 def test_crop_pads_outside_the_image():
     img = np.arange(16, dtype=np.float32).reshape(4, 4)
-    out = top9.crop(img, (-1, 2, 2, 6), fill=-1)
+    out = crop(img, (-1, 2, 2, 6), fill=-1)
     assert out.shape == (3, 4)
     assert (out[0] == -1).all() and (out[:, 2:] == -1).all()
     assert np.array_equal(out[1:, :2], img[0:2, 2:4])
@@ -42,7 +46,7 @@ def test_project_topk_reprojects_the_scanned_units_inside_their_receptive_fields
     x = torch.randint(0, 256, (24, 28, 28), dtype=torch.uint8)
     from zfhelpers.data import fashion
 
-    top = scan.scan_topk(lm, "relu2", x, k=3, batch_size=8, prepare=fashion.to_model_input, progress=False)
+    top = scan.scan_topk(lm, x, layer="relu2", k=3, batch_size=8, prepare=fashion.to_model_input, progress=False)
     tp = top9.project_topk(lm, top, [0, 5], x, prepare=fashion.to_model_input)
     assert torch.allclose(tp.reprojected, tp.values, rtol=1e-4, atol=1e-6)
     from zfhelpers.methods.receptive import stack_for_layer
@@ -51,11 +55,11 @@ def test_project_topk_reprojects_the_scanned_units_inside_their_receptive_fields
     rf = receptive_field(stack)
     assert tp.projections.shape == (2, 3, rf.size[0], rf.size[1], 3)
     # the projection is zero (grey 0.5) outside the exact receptive field of the unit
-    from zfhelpers.methods.backprop import project
 
     c, j = 5, 0
     pos = top.positions[c, j]
-    p = project(lm, fashion.to_model_input(x[top.images[c, j : j + 1]]), "relu2", [c], position=pos[None, None])
+    p = unit_projection(lm, fashion.to_model_input(x[top.images[c, j : j + 1]]), layer="relu2", channels=[c],
+                        position=pos[None, None])
     y0, y1, x0, x1 = exact_box(stack, (INPUT_SIZE, INPUT_SIZE), *pos.tolist())
     outside = p.maps[0, 0].abs().sum(0).clone()
     outside[y0:y1, x0:x1] = 0

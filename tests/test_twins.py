@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from zfhelpers.data import fashion as _fashion
 from zfhelpers.methods.receptive import exact_box, receptive_field
 from zfhelpers.models.twins import INPUT_SIZE, make_twin, renormalize_filters
 
@@ -67,7 +68,7 @@ def test_idx_reader_round_trip(tmp_path):
         fashion.load("val", root=tmp_path)
 
 
-@pytest.mark.skipif(not __import__("zfhelpers.data.fashion").data.fashion.DEBIAN_ROOT.is_dir(), reason="Debian package absent")
+@pytest.mark.skipif(not _fashion.DEBIAN_ROOT.is_dir(), reason="Debian package absent")
 def test_debian_fashion_mnist_is_complete():
     from zfhelpers.data import fashion
 

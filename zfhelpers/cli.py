@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from .paths import build_dir, figures_dir, notebooks_dir
+from .notebook.session import PRESET_ENV
+from .paths import REPO_ROOT, build_dir, figures_dir, notebooks_dir
 
 CELL_TIMEOUT_S = 1800
 PRESETS_FILE = "presets.yaml"
@@ -113,7 +114,7 @@ def ensure_kernel() -> Path:
     return spec_dir
 
 
-def run_notebooks(plan: dict[Path, dict], timeout: int = CELL_TIMEOUT_S) -> list[dict]:
+def run_notebooks(plan: dict[Path, dict], timeout: int = CELL_TIMEOUT_S, preset: str | None = None) -> list[dict]:
     import papermill
 
     ensure_kernel()
@@ -126,6 +127,7 @@ def run_notebooks(plan: dict[Path, dict], timeout: int = CELL_TIMEOUT_S) -> list
         manifest = manifests / f"{nb.stem}.jsonl"
         manifest.unlink(missing_ok=True)
         os.environ["ZFHELPERS_MANIFEST"] = str(manifest)
+        os.environ[PRESET_ENV] = preset or "quick"
         shown = " ".join(f"{k}={v!r}" for k, v in params.items())
         print(f"[{i}/{len(plan)}] {nb.stem}  ({shown})", flush=True)
         start = time.perf_counter()
@@ -140,6 +142,7 @@ def run_notebooks(plan: dict[Path, dict], timeout: int = CELL_TIMEOUT_S) -> list
             error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
         finally:
             os.environ.pop("ZFHELPERS_MANIFEST", None)
+            os.environ.pop(PRESET_ENV, None)
         seconds = time.perf_counter() - start
         records = [json.loads(line) for line in manifest.read_text().splitlines()] if manifest.exists() else []
         row = {
@@ -176,7 +179,7 @@ def cmd_figures(args) -> int:
         raise CliError(f"no notebooks found in {folder}")
     user = {name: parse_value(value) for name, value in (args.param or [])}
     plan = build_parameters(notebooks, user, args.preset, args.profile, folder)
-    rows = run_notebooks(plan, timeout=args.timeout)
+    rows = run_notebooks(plan, timeout=args.timeout, preset=args.preset)
     print_summary(rows)
     summary = build_dir() / "figures_summary.json"
     summary.write_text(json.dumps(rows, indent=1))
@@ -231,6 +234,37 @@ def cmd_train_twins(args) -> int:
     return 0
 
 
+def cmd_claims(args) -> int:
+    """Print the paper-vs-here table; with --check, verify README and notebook markdown against it."""
+    from .claims import check, record, table
+
+    folder = Path(args.results) if args.results else figures_dir() / "results"
+    results = record.load_folder(folder, args.profile)
+    if not results:
+        raise CliError(f"no results files for profile {args.profile!r} in {folder}; run `make figures` first")
+    readme = REPO_ROOT / "README.md"
+    if args.write_readme:
+        text = readme.read_text()
+        if check.BEGIN not in text:
+            raise CliError(f"README.md has no {check.BEGIN!r} … {check.END!r} section to fill")
+        start, end = text.index(check.BEGIN), text.index(check.END) + len(check.END)
+        readme.write_text(text[:start] + check.readme_block(results) + text[end:])
+        print(f"wrote the claims table ({sum(len(r.claims) for r in results.values())} claims) into {readme}")
+    if args.check:
+        quick = record.load_folder(notebooks_dir() / "results")
+        values = check.supported([*results.values(), *quick.values()])
+        problems = check.check_readme(readme.read_text(), results, values)
+        problems += check.check_notebooks(list_notebooks(), values)
+        for p in problems:
+            print(f"claims --check: {p}", file=sys.stderr)
+        print(f"claims --check: {len(problems)} problem(s) in README.md and {len(list_notebooks())} notebooks")
+        return 1 if problems else 0
+    if not args.write_readme:
+        print(table.markdown(results) if args.markdown else table.text(results))
+        print("\nverdicts:", ", ".join(f"{k} {v}" for k, v in sorted(table.counts(results).items())))
+    return 0
+
+
 def strip_notebook(nb) -> None:
     """Drop volatile metadata (timings, papermill, widget state); keep outputs for nbval."""
     for key in ("widgets", "papermill", "jupytext"):
@@ -245,10 +279,16 @@ def cmd_refresh(args) -> int:
     import nbformat
     from nbclient import NotebookClient
 
+    import shutil
+
     ensure_kernel()
     os.environ.setdefault("ZFHELPERS_FIGURES_DIR", str(build_dir() / "refresh-figures"))
+    os.environ[PRESET_ENV] = "quick"
+    reference = notebooks_dir() / "results"  # the quick run's claims: what a re-run must reproduce
     for nb_path in select_notebooks(args.only):
         start = time.perf_counter()
+        for stale in (figures_dir() / "results").glob(f"{nb_path.stem}.*.json"):
+            stale.unlink()
         nb = nbformat.read(nb_path, as_version=4)
         # store_widget_state=False breaks nbclient's Output-widget capture (KeyError on the comm
         # id), so widget state is recorded and then stripped.
@@ -259,6 +299,9 @@ def cmd_refresh(args) -> int:
         tmp = nb_path.with_suffix(".ipynb.part")
         nbformat.write(nb, tmp)
         os.replace(tmp, nb_path)
+        reference.mkdir(exist_ok=True)
+        for res in (figures_dir() / "results").glob(f"{nb_path.stem}.*.json"):
+            shutil.copyfile(res, reference / res.name)
         print(f"refreshed {nb_path.name} in {time.perf_counter() - start:.1f} s")
     return 0
 
@@ -294,6 +337,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-export", action="store_true", help="train only; leave data/twins unchanged")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_twins)
+
+    p = sub.add_parser("claims", help="the paper-vs-here table of every measured claim (and --check README)")
+    p.add_argument("--results", default=None, help="folder of results files (default: <figures>/results)")
+    p.add_argument("--profile", choices=["offline", "paper"], default="offline")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when README or a notebook quotes a number no results file supports")
+    p.add_argument("--write-readme", action="store_true", help="regenerate README's results section")
+    p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("refresh-notebooks", help="(developers) execute notebooks in place with defaults")
     p.add_argument("--only", nargs="+", metavar="NN")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..models.capture import output_and_input_vectors
+from ..models.capture import OUTPUT, capture_detached
 
 #: The paper's ranges as recalled in papers.md §1.3 ([R], unverified against the PDF).
 PAPER_RANGES = {
@@ -53,16 +53,16 @@ class InvarianceCurves:
 
 
 def _features(loaded, x: torch.Tensor, low: str, high: str):
-    low_vec, high_vec, logits = output_and_input_vectors(loaded, x, low, high)
-    return low_vec, high_vec, logits.softmax(1)
+    out = capture_detached(loaded, x, [low, high, OUTPUT])
+    return out[low].flatten(1), out[high].flatten(1), out[OUTPUT].softmax(1)
 
 
 def invariance_curves(loaded, x: torch.Tensor, labels, kind: str, amounts, *, low: str, high: str,
                       fill: float = 0.0) -> InvarianceCurves:  # fmt: skip
     """Distances and p(label) for every image in ``x`` (N×3×H×W) and amount.
 
-    ``high`` names a layer whose *input* is the representation compared (``fc`` → the pooled
-    penultimate vector of MobileNetV2; ``fc8`` → AlexNet's fc7 output)."""
+    ``low`` and ``high`` are layers whose outputs are compared (ZF's layer 1 and layer 7: the
+    model's ``layer1`` and ``layer7`` roles, e.g. MobileNetV2's ``stem`` and ``pooled``)."""
     labels = torch.as_tensor(labels)
     base_low, base_high, _ = _features(loaded, x, low, high)
     d_low, d_high, p = [], [], []

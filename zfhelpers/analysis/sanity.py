@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
+
+from ..models.randomize import reinitialize
+from ..models.zoo import LoadedModel, adapt
 
 
 @dataclass
@@ -49,43 +51,33 @@ def similarity(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     return float(np.mean(rhos)), float(np.mean(ssims))
 
 
-def _reinit(module: nn.Module, generator_seed: int) -> None:
-    torch.manual_seed(generator_seed)
-    for m in module.modules():
-        if hasattr(m, "reset_parameters"):
-            m.reset_parameters()
-        if isinstance(m, nn.BatchNorm2d):  # running statistics are weights too
-            m.reset_running_stats()
-
-
 def cascading_randomization(
-    model: nn.Module,
-    layers: Sequence[tuple[str, str]],
-    method: Callable[[nn.Module], torch.Tensor],
+    model,
+    method: Callable[[LoadedModel], torch.Tensor],
     *,
+    layers: Sequence[str] | None = None,
     seed: int = 0,
 ) -> list[RandomizationStep]:
-    """Run ``method(model_copy) -> N×3×H×W`` on the trained copy, then after re-initialising
-    ``layers`` (``(label, module_path)`` from the top down) cumulatively. The caller's model is
-    never modified."""
-    net = copy.deepcopy(model).eval()
-    reference = heat(method(net))
+    """Run ``method(model) -> N×C×H×W`` (an attribution) on a copy of the trained model, then after
+    re-initialising ``layers`` (friendly names, top-down; default :func:`learnable_layers`)
+    cumulatively. ``method`` receives a :class:`LoadedModel` each time, so it can name layers as
+    usual. The caller's model is never modified."""
+    lm = adapt(model)
+    layers = learnable_layers(lm) if layers is None else [lm.check_layer(name) for name in layers]
+    work = copy.deepcopy(lm)  # a private copy; the caller's model is never touched
+    reference = heat(method(work))
     steps = [RandomizationStep("none", 1.0, 1.0, reference)]
-    for i, (label, path) in enumerate(layers):
-        _reinit(net.get_submodule(path), seed + i)
-        net.eval()
-        maps = heat(method(net))
+    for i, name in enumerate(layers):
+        reinitialize(work.module(name), seed + i)
+        maps = heat(method(work))
         rho, ssim = similarity(reference, maps)
-        steps.append(RandomizationStep(label, rho, ssim, maps))
+        steps.append(RandomizationStep(name, rho, ssim, maps))
     return steps
 
 
-def learnable_layers(loaded) -> list[tuple[str, str]]:
-    """``(friendly name, module path)`` of a zoo model's layers that own weights, top-down —
-    the order in which cascading randomisation destroys them."""
-    out = []
-    for name, path in loaded.layers.items():
-        module = loaded.model.get_submodule(path)
-        if any(True for _ in module.parameters(recurse=True)):
-            out.append((name, path))
-    return out[::-1]
+def learnable_layers(model) -> list[str]:
+    """A model's layers that own weights, top-down — the order in which cascading randomisation
+    destroys them."""
+    lm = adapt(model)
+    return [name for name, path in reversed(lm.layers.items())
+            if any(True for _ in lm.model.get_submodule(path).parameters(recurse=True))]  # fmt: skip

@@ -15,8 +15,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .. import checks
 from ..io import atomic_torch_save
-from ..models.capture import eval_mode, forward_until, resolve_layer, unwrap
+from ..models.capture import capture_detached
+from ..models.zoo import adapt
 
 
 @dataclass
@@ -46,7 +48,7 @@ def _reduce(acts: torch.Tensor, first: int):
     return best.values.T.cpu(), ids.T.contiguous(), pos.transpose(0, 1).cpu().contiguous()
 
 
-def scan_topk(model, layer: str | Sequence[str], inputs: torch.Tensor, *, k: int = 9, batch_size: int = 64,
+def scan_topk(model, inputs: torch.Tensor, *, layer: str | Sequence[str], k: int = 9, batch_size: int = 64,
               prepare=None, checkpoint: Path | None = None, save_every: int = 20, progress: bool = True,
               stop_after: int | None = None) -> TopK | dict[str, TopK]:  # fmt: skip
     """Top-``k`` (value, image, position) per channel of ``layer`` over ``inputs`` (N×…).
@@ -56,9 +58,13 @@ def scan_topk(model, layer: str | Sequence[str], inputs: torch.Tensor, *, k: int
     activation is kept. ``prepare`` maps a slice of ``inputs`` to model-ready tensors (e.g. uint8
     → normalised). ``stop_after`` ends the call after that many batches, as a kill would (tests)."""
     names = [layer] if isinstance(layer, str) else list(layer)
-    net = unwrap(model)
-    modules = {name: resolve_layer(model, name) for name in names}
+    lm = adapt(model)
+    for name in names:
+        lm.check_layer(name)
+    k = checks.positive_int(k, name="k")
     n = len(inputs)
+    if n == 0:
+        raise checks.InputError("inputs is empty: nothing to scan")
     key = (names, k, n, batch_size)
     states: dict[str, tuple] = {}
     start = 0
@@ -71,8 +77,7 @@ def scan_topk(model, layer: str | Sequence[str], inputs: torch.Tensor, *, k: int
     for b, i in enumerate(tqdm(batches, desc=f"scan {', '.join(names)}", disable=not progress)):
         x = inputs[i : i + batch_size]
         x = x if prepare is None else prepare(x)
-        with eval_mode(net), torch.inference_mode():
-            reduced = forward_until(net, modules, x, transform=lambda out, first=i: _reduce(out, first))
+        reduced = capture_detached(lm, x, names, reduce=lambda out, first=i: _reduce(out, first))
         for name in names:
             values, images, positions = reduced[name]
             if name not in states:

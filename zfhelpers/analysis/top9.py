@@ -3,7 +3,7 @@ space *separately* with the deconvnet, beside the image patch of the unit's rece
 
 Two stages (anchors_libraries.md §4 idea 2): :func:`zfhelpers.analysis.scan.scan_topk` streams the data
 once and keeps (value, image, position) per channel; :func:`project_topk` then re-runs only the
-winning images and projects each winner through :func:`zfhelpers.methods.backprop.project`, which seeds
+winning images and projects each winner through :func:`zfhelpers.methods.projection.unit_projection`, which seeds
 exactly that unit with its value (ZF §2.1). Crops use the nominal receptive field computed from the
 layer geometry (:mod:`zfhelpers.methods.receptive`); where it extends past the image the canvas is grey."""
 
@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..methods.backprop import project
+from .. import checks
+from ..data.display import crop, projection_rgb
+from ..methods.projection import unit_projection
 from ..methods.receptive import for_layer
-from ..notebook.plots import projection_rgb
 from .scan import TopK
 
 
@@ -35,17 +36,6 @@ class TopProjections:
     reprojected: torch.Tensor  # C×k activation values found again when projecting (== values)
 
 
-def crop(image: np.ndarray, box: tuple[int, int, int, int], fill: float = 0.5) -> np.ndarray:
-    """``image[y0:y1, x0:x1]`` for a box that may extend past the image; outside is ``fill``."""
-    y0, y1, x0, x1 = box
-    h, w = image.shape[:2]
-    out = np.full((y1 - y0, x1 - x0, *image.shape[2:]), fill, dtype=np.float32)
-    sy0, sy1, sx0, sx1 = max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
-    if sy1 > sy0 and sx1 > sx0:
-        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
-    return out
-
-
 def project_topk(loaded, top: TopK, channels: Sequence[int], inputs: torch.Tensor, *,
                  prepare: Callable[[torch.Tensor], torch.Tensor] | None = None, rule: str = "deconvnet",
                  grey: bool = False) -> TopProjections:  # fmt: skip
@@ -56,7 +46,7 @@ def project_topk(loaded, top: TopK, channels: Sequence[int], inputs: torch.Tenso
     rf = for_layer(loaded, top.layer)
     if rf is None:
         raise ValueError(f"{loaded.name}:{top.layer} is not in a plain conv stack; receptive fields unknown")
-    channels = [loaded.check_channel(top.layer, c) for c in channels]
+    channels = checks.indices(channels, top.values.shape[0], name="channels")
     k = top.values.shape[1]
     boxes = torch.zeros(len(channels), k, 4, dtype=torch.long)
     projs, patches, again = [], [], torch.zeros(len(channels), k)
@@ -65,7 +55,7 @@ def project_topk(loaded, top: TopK, channels: Sequence[int], inputs: torch.Tenso
         if (ids < 0).any():
             raise ValueError(f"channel {c} has fewer than {k} scanned images")
         x = inputs[ids] if prepare is None else prepare(inputs[ids])
-        p = project(loaded, x, top.layer, [c], position=top.positions[c][None], rule=rule, ceiling=loaded.spec.ceiling)
+        p = unit_projection(loaded, x, layer=top.layer, channels=[c], position=top.positions[c][None], rule=rule)
         again[i] = p.values[0].cpu()
         row_p, row_i = [], []
         for j in range(k):

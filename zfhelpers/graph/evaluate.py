@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from ..models.capture import eval_mode, layer_outputs, unwrap
+from ..models.capture import capture_detached
 from .model import location_instability, unit_to_pixel
 
 
@@ -17,11 +17,10 @@ def normalised_maps(model, layers: list[str], images: torch.Tensor, negatives: t
 
     def run(x):
         outs = {name: [] for name in layers}
-        with eval_mode(unwrap(model)), torch.no_grad():
-            for i in range(0, len(x), batch_size):
-                f = layer_outputs(model, prepare(x[i : i + batch_size]), layers)
-                for name in layers:
-                    outs[name].append(f[name].clamp_min(0).clone())
+        for i in range(0, len(x), batch_size):
+            f = capture_detached(model, prepare(x[i : i + batch_size]), layers)
+            for name in layers:
+                outs[name].append(f[name].clamp_min(0))
         return {name: torch.cat(v) for name, v in outs.items()}
 
     neg, pos = run(negatives), run(images)

@@ -60,7 +60,8 @@ def mirror_project(features: nn.Sequential, x: torch.Tensor, layer_index: int, c
                 h, switches[i] = F.max_pool2d(h, m.kernel_size, m.stride, m.padding, m.dilation,
                                               ceil_mode=m.ceil_mode, return_indices=True)  # fmt: skip
             elif isinstance(m, nn.Conv2d | nn.ReLU | nn.ReLU6 | nn.LocalResponseNorm | nn.Identity | nn.Dropout):
-                h = m(h) if not getattr(m, "inplace", False) else F.relu(h)
+                # an in-place module (ReLU, ReLU6 with its clip) works on a copy: h is kept in `sizes`' order
+                h = m(h.clone()) if getattr(m, "inplace", False) else m(h)
             else:
                 raise TypeError(f"mirror_project supports conv/relu/pool/LRN stacks, not {type(m).__name__}")
         y, x_ = position

@@ -1,4 +1,8 @@
-"""Recording layer outputs with forward hooks that are always removed."""
+"""Running a model: one eval context that restores every module's flag, and two ways to capture
+layer outputs — :func:`capture` (graph attached, for gradients) and :func:`capture_detached`
+(no autograd, for measurements). Both stop the forward pass at the deepest requested layer and
+always remove their hooks; the pseudo-layer ``"output"`` asks for the model's return value (the
+logits) and so for the whole pass."""
 
 from __future__ import annotations
 
@@ -8,119 +12,87 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-
-def unwrap(model) -> nn.Module:
-    """The ``nn.Module`` of a :class:`zfhelpers.models.zoo.LoadedModel`, or the module itself."""
-    return model.model if hasattr(model, "layers") and hasattr(model, "model") else model
-
-
-def resolve_layer(model, layer: str) -> nn.Module:
-    """A friendly layer name of a LoadedModel, or a module path of a plain module."""
-    if hasattr(model, "layers") and hasattr(model, "model"):
-        return model.module(layer)
-    try:
-        return model.get_submodule(layer)
-    except AttributeError:
-        names = [n for n, _ in model.named_modules() if n]
-        raise ValueError(f"unknown layer {layer!r}; valid module paths: {', '.join(names)}") from None
+from .zoo import adapt
 
 
 @contextmanager
 def eval_mode(net: nn.Module) -> Iterator[nn.Module]:
-    """``net.eval()`` for the body; the previous train/eval state is restored afterwards."""
-    was_training = net.training
+    """Every module in eval mode for the body; each module's own ``training`` flag is restored
+    afterwards (a model in train mode with frozen batch-norm layers comes back exactly as it was)."""
+    flags = [(m, m.training) for m in net.modules()]
     net.eval()
     try:
         yield net
     finally:
-        net.train(was_training)
-
-
-@contextmanager
-def recording(model: nn.Module, modules: dict[str, nn.Module]) -> Iterator[dict[str, torch.Tensor]]:
-    """Context manager: ``{name: output}`` filled by forward hooks during the ``with`` body.
-
-    Outputs are cloned and detached because a following in-place ReLU would otherwise rewrite a
-    recorded conv output (a classic source of "conv maps without negatives")."""
-    store: dict[str, torch.Tensor] = {}
-    handles = []
-
-    def hook_for(name: str):
-        def hook(_module, _inputs, output):
-            store[name] = output.detach().clone()
-
-        return hook
-
-    try:
-        for name, module in modules.items():
-            handles.append(module.register_forward_hook(hook_for(name)))
-        yield store
-    finally:
-        for h in handles:
-            h.remove()
+        for m, flag in flags:
+            m.training = flag
 
 
 class _AllSeen(Exception):
     pass
 
 
-def forward_until(net: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor,
-                  transform: Callable[[torch.Tensor], object] | None = None) -> dict[str, object]:  # fmt: skip
-    """Run ``net(x)`` only as far as the deepest of ``modules`` and return ``{name: output}``
-    (graph attached), or ``transform(output)`` taken inside the hook (e.g. a reduction, so that no
-    map is kept). Hooks are removed even on errors; unreached modules raise ValueError."""
+#: Pseudo-layer: the model's return value (logits), which needs the whole forward pass.
+OUTPUT = "output"
+
+
+def _run(net: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor, keep: Callable, stop: bool) -> dict:
     store: dict[str, object] = {}
+    want_output = OUTPUT in modules
+    modules = {k: m for k, m in modules.items() if k != OUTPUT}
+    stop = stop and not want_output
 
     def hook_for(name):
         def hook(_m, _i, output):
-            store[name] = output if transform is None else transform(output)
-            if len(store) == len(modules):
-                raise _AllSeen  # nothing above the deepest requested module is needed
+            store[name] = keep(output)
+            if stop and len(store) == len(modules):
+                raise _AllSeen  # nothing above the deepest requested layer is needed
 
         return hook
 
     handles = [m.register_forward_hook(hook_for(name)) for name, m in modules.items()]
     try:
-        net(x)
+        out = net(x)
+        if want_output:
+            store[OUTPUT] = keep(out)
     except _AllSeen:
         pass
     finally:
         for h in handles:
             h.remove()
-    missing = set(modules) - set(store)
+    missing = [name for name in modules if name not in store]
     if missing:
-        raise ValueError(f"layers {sorted(missing)} were not reached in the forward pass")
+        raise ValueError(f"layers {missing} were not reached in the forward pass")
     return store
 
 
-def layer_outputs(model, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Outputs of ``layers`` (friendly names of a LoadedModel, or module paths), graph attached,
-    from a forward pass that stops at the deepest of them."""
-    return forward_until(unwrap(model), {name: resolve_layer(model, name) for name in layers}, x)
+def _modules(lm, layers: Sequence[str]) -> dict[str, nn.Module]:
+    if isinstance(layers, str):
+        layers = [layers]
+    if not layers:
+        raise ValueError("no layers to capture; pass at least one layer name")
+    return {name: (None if name == OUTPUT else lm.module(name)) for name in layers}
 
 
-def record_activations(loaded, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Run ``loaded.model`` on ``x`` once and return the outputs of the named layers.
+def capture(model, inputs: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """``{layer: output}`` with the autograd graph attached, in eval mode, from a forward pass that
+    stops at the deepest of ``layers``. These are the tensors the pass itself used, so gradients
+    with respect to them (Grad-CAM) flow; autograd refuses a backward through one that a later
+    in-place op rewrote, so no wrong gradient can result."""
+    lm = adapt(model)
+    modules = _modules(lm, layers)
+    with eval_mode(lm.model):
+        return _run(lm.model, modules, inputs, lambda out: out, stop=True)
 
-    ``loaded`` is a :class:`zfhelpers.models.zoo.LoadedModel`; the forward pass runs under
-    ``torch.inference_mode``."""
-    modules = {layer: loaded.module(layer) for layer in layers}
-    with recording(loaded.model, modules) as store, torch.inference_mode():
-        loaded.model(x)
-    return {layer: store[layer] for layer in layers}
 
-
-def output_and_input_vectors(loaded, x: torch.Tensor, output_of: str, input_of: str):
-    """(flattened output of layer ``output_of``, flattened *input* of layer ``input_of``, logits)
-    from one forward pass. The input of the last linear layer is the penultimate representation
-    (ZF's "layer 7": AlexNet's fc7 output enters fc8; MobileNetV2's pooled vector enters fc)."""
-    store: dict = {}
-    h1 = resolve_layer(loaded, output_of).register_forward_hook(lambda m, i, o: store.update(out=o.flatten(1)))
-    h2 = resolve_layer(loaded, input_of).register_forward_hook(lambda m, i, o: store.update(inp=i[0].flatten(1)))
-    try:
-        with torch.inference_mode():
-            logits = unwrap(loaded)(x)
-    finally:
-        h1.remove()
-        h2.remove()
-    return store["out"], store["inp"], logits
+def capture_detached(model, inputs: torch.Tensor, layers: Sequence[str], *, reduce: Callable | None = None,
+                     stop: bool = True) -> dict:  # fmt: skip
+    """``{layer: output}`` without autograd (``torch.no_grad``; the results stay ordinary tensors
+    that any later computation may use) and in eval mode, detached copies; or
+    ``{layer: reduce(output)}`` computed inside the hook, so that no map is kept (dataset scans).
+    ``stop=False`` runs the whole network (e.g. to record every layer's shape)."""
+    lm = adapt(model)
+    modules = _modules(lm, layers)
+    keep = (lambda out: out.detach().clone()) if reduce is None else reduce
+    with eval_mode(lm.model), torch.no_grad():
+        return _run(lm.model, modules, inputs, keep, stop=stop)

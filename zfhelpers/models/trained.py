@@ -19,14 +19,14 @@ import json
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ..data import fashion
 from ..io import atomic_torch_save, atomic_write
 from ..paths import build_dir, data_dir
+from .layers import features_layers, vgg_layers
+from .stack import FeatureStack
 from .training import TrainConfig, train
 from .twins import INPUT_SIZE, make_twin
-from .zoo import FeatureStack, vgg_layers
 
 EPOCHS = 10
 SCHEDULE = (1, 2, 3, 5, 7, 10)
@@ -142,7 +142,7 @@ def load_twin(variant: str = "zf", epoch: int | None = None):
     """A committed twin as a :class:`zfhelpers.models.zoo.LoadedModel` (conv stack only, float32).
 
     ``epoch=None`` is the final one. The file's sha256 is checked against the manifest."""
-    from .zoo import LoadedModel, ModelSpec, Preprocess
+    from .zoo import LoadedModel, ModelSpec, Preprocess, Roles
 
     info = manifest()[check_variant(variant)]
     epoch = max(EXPORTED_EPOCHS[variant]) if epoch is None else int(epoch)
@@ -162,12 +162,13 @@ def load_twin(variant: str = "zf", epoch: int | None = None):
     mean, std = ((CRITTER_MEAN,) * 3, (CRITTER_STD,) * 3) if parts else ((fashion.MEAN,) * 3, (fashion.STD,) * 3)
     spec = ModelSpec(
         name=f"twin_{variant}" if not parts else variant, profile="offline", weights=entry["file"],
-        build=lambda: model, layer_table=vgg_layers if parts else _features_table,
+        build=lambda: model, layer_table=vgg_layers if parts else features_layers,
         summary=f"{info['description']}, {'critters' if parts else 'Fashion-MNIST'}, epoch {epoch}"
         + (f", test acc {acc:.1%}" if acc is not None else ""),
         preprocess=Preprocess(resize=INPUT_SIZE, crop=INPUT_SIZE, mean=mean, std=std),
         classifier=False,
-        showcase=GRAPH_LAYERS if parts else ("relu1", "relu2", "relu3", "relu4", "relu5"),
+        roles=Roles(layer1="relu1_1", layer5="relu4_2", showcase=GRAPH_LAYERS) if parts else Roles(
+            layer1="relu1", layer5="relu5", layer5_vector="pool5", showcase=("relu1", "relu2", "relu3", "relu4", "relu5")),
     )  # fmt: skip
     return LoadedModel(
         name=spec.name, model=model, layers=spec.layer_table(model), preprocess=spec.preprocess,
@@ -175,9 +176,3 @@ def load_twin(variant: str = "zf", epoch: int | None = None):
         provenance={"weights": entry["file"], "file": str(path), "sha256": digest, "epoch": epoch,
                     "description": info["description"], "data": info["data"], "license": "trained here (MIT data)"},
     )  # fmt: skip
-
-
-def _features_table(model: nn.Module) -> dict[str, str]:
-    from .zoo import _sequential_table
-
-    return _sequential_table(model.features, "features", vgg_style=False)

