@@ -7,7 +7,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zfhelpers.backprop import RULES, BackpropRules, UnhookedRectifierWarning, attribute, forward_to, project
+from zfhelpers.backprop import (
+    RULES,
+    BackpropRules,
+    UnhookedRectifierWarning,
+    attribute,
+    forward_to,
+    project,
+    record_forward,
+)
 from zfhelpers.deconvnet import mirror_project
 
 
@@ -113,6 +121,21 @@ def test_batched_projection_equals_one_at_a_time():
                 single = project(net, x[n : n + 1], "5", c, rule=rule)
                 assert torch.allclose(single.maps[0, 0], batched.maps[k, n], atol=1e-6)
                 assert torch.equal(single.positions[0, 0], batched.positions[k, n])
+
+
+def test_one_recorded_forward_projects_many_units_like_project():
+    # The explorers keep one forward pass per (image, layer) and project a channel per slider move.
+    net, x = zf_like(), torch.randn(2, 3, 80, 80)
+    for rule in RULES:
+        fwd = record_forward(net, x, "5", rule)
+        with torch.no_grad():  # a caller's no_grad must not matter: the graph was built with grad on
+            for c in (3, 0, 3, 5):
+                again = fwd.project(c, border=1)
+                ref = project(net, x, "5", c, rule=rule, border=1)
+                assert torch.allclose(again.maps, ref.maps, atol=1e-6) and torch.equal(again.positions, ref.positions)
+        assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())
+    last = record_forward(net, x, "5").project([1, 2], keep_graph=False)
+    assert last.maps.shape == (2, 2, 3, 80, 80)
 
 
 def test_projection_zeroes_all_other_activations():

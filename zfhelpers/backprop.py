@@ -284,6 +284,40 @@ def _pack(boxes: dict[tuple[int, int], tuple[int, int, int, int]], units: list[t
     return slots
 
 
+@dataclass
+class RecordedForward:
+    """The forward half of :func:`project`: ``model`` run to ``layer`` under ``rule`` with the graph
+    kept, so that many units of the same images can be projected without repeating the pass (the
+    notebook explorers project one channel per slider move). The rule lives in the graph
+    (:class:`_Rectifier` nodes), so the backward passes need no hooks."""
+
+    model: object
+    net: nn.Module
+    x: torch.Tensor  # the input copy the projections are taken against (requires grad)
+    acts: torch.Tensor  # the layer's output, graph attached
+    layer: str
+    rule: str
+
+    def project(self, channels, position="max", *, batch_size: int = 16, border: int = 0, pack: bool = True,
+                ceiling: float | None = None, keep_graph: bool = True) -> Projection:  # fmt: skip
+        """Project units of this pass's layer (arguments as in :func:`project`). ``keep_graph=False``
+        frees the graph after the last backward pass (then this object cannot project again)."""
+        return _project_units(self, channels, position, batch_size, border, pack, ceiling, keep_graph)
+
+
+def record_forward(model, x: torch.Tensor, layer: str, rule: str = "deconvnet", *,
+                   skip_lrn: bool | None = None) -> RecordedForward:  # fmt: skip
+    """Run ``model`` on ``x`` up to ``layer`` with the backward ``rule`` in place (see :func:`project`)."""
+    net, module, layer = _resolve(model, layer)
+    check_rule(rule)
+    if x.dim() != 4:
+        raise ValueError(f"x must be N×C×H×W, got shape {tuple(x.shape)}")
+    with eval_mode(net), BackpropRules(net, rule, skip_lrn=skip_lrn), torch.enable_grad():
+        xg = x.detach().clone().requires_grad_(True)
+        acts = forward_to(net, module, xg)
+    return RecordedForward(model, net, xg, acts, layer, rule)
+
+
 def project(
     model,
     x: torch.Tensor,
@@ -307,49 +341,52 @@ def project(
     ``channels`` is an int or a list; ``border`` keeps ``position="max"`` that many cells away
     from the map's edges (zero-padding makes some trained nets fire hardest on the border);
     ``ceiling`` (e.g. 6 for ReLU6) makes ``"max"`` skip clipped units, whose gradient and guided
-    projections are zero by definition."""
-    net, module, layer = _resolve(model, layer)
-    check_rule(rule)
+    projections are zero by definition. To project many units of the same images one after the
+    other, call :func:`record_forward` once and then its ``project`` method."""
+    forward = record_forward(model, x, layer, rule, skip_lrn=skip_lrn)
+    return forward.project(channels, position, batch_size=batch_size, border=border, pack=pack, ceiling=ceiling,
+                           keep_graph=False)  # fmt: skip
+
+
+def _project_units(fwd: RecordedForward, channels, position, batch_size: int, border: int, pack: bool,
+                   ceiling: float | None, keep_graph: bool) -> Projection:  # fmt: skip
+    """The backward half of :func:`project`: seed each chosen unit with its value, vmapped."""
     channels = [int(channels)] if isinstance(channels, int) else [int(c) for c in channels]
-    if x.dim() != 4:
-        raise ValueError(f"x must be N×C×H×W, got shape {tuple(x.shape)}")
+    x, acts, layer = fwd.x, fwd.acts, fwd.layer
     n_img, height, width = x.shape[0], x.shape[2], x.shape[3]
-    with eval_mode(net), BackpropRules(net, rule, skip_lrn=skip_lrn), torch.enable_grad():
-        xg = x.detach().clone().requires_grad_(True)
-        acts = forward_to(net, module, xg)
-        bad = [c for c in channels if not 0 <= c < acts.shape[1]]
-        if bad:
-            raise ValueError(f"channels {bad} out of range for {layer}; valid: 0..{acts.shape[1] - 1}")
-        pos = _positions(acts.detach(), channels, position, border, ceiling)
-        n_idx = torch.arange(n_img, device=acts.device)
-        values = torch.stack([acts.detach()[(n_idx, c, *pos[k].unbind(-1))] for k, c in enumerate(channels)])
-        live = [(k, n) for k in range(len(channels)) for n in range(n_img) if values[k, n] != 0]
-        rf = _receptive_field(model, net, layer) if pack and acts.dim() == 4 else None
-        if rf is None:  # one seed per channel, all images at once
-            slots = [{n: [((k, n), None)] for kk, n in live if kk == k} for k in range(len(channels))]
-            slots = [s for s in slots if s]
-        else:
-            boxes = {(k, n): rf.box(*pos[k, n].tolist(), height, width) for k, n in live}
-            slots = _pack(boxes, live)
-        maps = x.new_zeros(len(channels), n_img, *x.shape[1:])
-        for start in range(0, len(slots), batch_size):
-            chunk = slots[start : start + batch_size]
-            seeds = torch.zeros(len(chunk), *acts.shape, dtype=acts.dtype, device=acts.device)
-            for s, slot in enumerate(chunk):
-                for n, members in slot.items():
-                    for (k, _), _box in members:
-                        seeds[(s, n, channels[k], *pos[k, n].tolist())] = values[k, n]
-            last = start + batch_size >= len(slots)
-            (g,) = torch.autograd.grad(acts, xg, seeds, is_grads_batched=True, retain_graph=not last)
-            for s, slot in enumerate(chunk):
-                for n, members in slot.items():
-                    for (k, _), box in members:
-                        if box is None:
-                            maps[k, n] = g[s, n]
-                        else:
-                            y0, y1, x0, x1 = box
-                            maps[k, n, :, y0:y1, x0:x1] = g[s, n, :, y0:y1, x0:x1]
-    return Projection(maps, channels, pos, values, layer, rule)
+    bad = [c for c in channels if not 0 <= c < acts.shape[1]]
+    if bad:
+        raise ValueError(f"channels {bad} out of range for {layer}; valid: 0..{acts.shape[1] - 1}")
+    pos = _positions(acts.detach(), channels, position, border, ceiling)
+    n_idx = torch.arange(n_img, device=acts.device)
+    values = torch.stack([acts.detach()[(n_idx, c, *pos[k].unbind(-1))] for k, c in enumerate(channels)])
+    live = [(k, n) for k in range(len(channels)) for n in range(n_img) if values[k, n] != 0]
+    rf = _receptive_field(fwd.model, fwd.net, layer) if pack and acts.dim() == 4 else None
+    if rf is None:  # one seed per channel, all images at once
+        slots = [{n: [((k, n), None)] for kk, n in live if kk == k} for k in range(len(channels))]
+        slots = [s for s in slots if s]
+    else:
+        boxes = {(k, n): rf.box(*pos[k, n].tolist(), height, width) for k, n in live}
+        slots = _pack(boxes, live)
+    maps = x.new_zeros(len(channels), n_img, *x.shape[1:]).detach()
+    for start in range(0, len(slots), batch_size):
+        chunk = slots[start : start + batch_size]
+        seeds = torch.zeros(len(chunk), *acts.shape, dtype=acts.dtype, device=acts.device)
+        for s, slot in enumerate(chunk):
+            for n, members in slot.items():
+                for (k, _), _box in members:
+                    seeds[(s, n, channels[k], *pos[k, n].tolist())] = values[k, n]
+        last = start + batch_size >= len(slots)
+        (g,) = torch.autograd.grad(acts, x, seeds, is_grads_batched=True, retain_graph=keep_graph or not last)
+        for s, slot in enumerate(chunk):
+            for n, members in slot.items():
+                for (k, _), box in members:
+                    if box is None:
+                        maps[k, n] = g[s, n]
+                    else:
+                        y0, y1, x0, x1 = box
+                        maps[k, n, :, y0:y1, x0:x1] = g[s, n, :, y0:y1, x0:x1]
+    return Projection(maps, channels, pos, values, layer, fwd.rule)
 
 
 def attribute(model, x: torch.Tensor, target, rule: str = "gradient", *, layer: str | None = None) -> torch.Tensor:
