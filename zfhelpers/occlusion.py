@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from .activations import eval_mode, recording, resolve_layer, unwrap
+from .progress import tqdm
 
 
 @dataclass

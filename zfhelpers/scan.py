@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .activations import eval_mode, forward_until, resolve_layer, unwrap
 from .io import atomic_torch_save
+from .progress import tqdm
 
 
 @dataclass

@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ..activations import eval_mode, layer_outputs, unwrap
 from ..io import atomic_torch_save
+from ..progress import tqdm
 from . import codes as _codes
 from . import objectives
 from .param import tv_denoise, uniform_init
