@@ -17,8 +17,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_terminal_summary(terminalreporter):
-    from lab_harness import TIMINGS
+    from lab_harness import FILTERED_CONSOLE, TIMINGS
 
+    if FILTERED_CONSOLE:
+        terminalreporter.section("SEVERE console entries filtered as harmless")
+        for line in FILTERED_CONSOLE:
+            terminalreporter.write_line(line)
     if not TIMINGS:
         return
     terminalreporter.section("explorer redraws (kernel: the status line's time; seen: key press → new image)")

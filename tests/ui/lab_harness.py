@@ -28,6 +28,8 @@ LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings
                 {"fetchNews": "false", "checkForUpdates": False}}  # fmt: skip
 #: One row per Run All and per slider move, printed at the end of the run (tests/ui/conftest.py).
 TIMINGS: list[dict] = []
+#: SEVERE browser-console entries let through as harmless, with the reason (printed at the end too).
+FILTERED_CONSOLE: list[str] = []
 
 
 def free_port() -> int:
