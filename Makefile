@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.zfhelpers-installed
 ARGS ?=
 
-.PHONY: setup fashion-mnist figures figures-paper test unit nbval lint lab refresh-notebooks clean
+.PHONY: setup fashion-mnist figures figures-paper test unit nbval lint lab ui-deps ui-test refresh-notebooks clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,9 +51,36 @@ nbval: $(STAMP)
 lint: setup
 	$(BIN)/ruff check zfhelpers tests benchmarks notebooks
 
+# Figures written by notebooks run in the lab go to build/lab-figures: the committed figures/
+# change only through `make figures` (full quality, papermill).
+LAB_FIGURES := $(CURDIR)/build/lab-figures
 lab: setup
-	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,lab]'
+	@echo "lab: figures saved by notebooks run here go to $(LAB_FIGURES)"
+	ZFHELPERS_FIGURES_DIR=$(LAB_FIGURES) $(BIN)/jupyter lab notebooks/
+
+# The explorers of notebooks 01-03 in a real browser (tests/ui): JupyterLab 4 driven through
+# Selenium in Debian's headless Chromium. Installs what is missing: chromium and chromium-driver
+# with apt (as root), selenium and the lab extra with pip.
+ui-deps: $(STAMP)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "ui-test: installing Debian chromium and chromium-driver"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; \
+	else echo "ui-test: needs Debian's chromium and chromium-driver; as root run" \
+	  "'apt-get install chromium chromium-driver' (or run make ui-test as root)" >&2; exit 1; fi
+	@$(BIN)/python -c "import selenium, jupyterlab" 2>/dev/null || { \
+	  echo "ui-test: installing selenium and JupyterLab (the lab extra) into $(VENV)"; \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,lab]' 'selenium>=4.11'; }
+
+ui-test: setup ui-deps
+	@before=$$(git status --porcelain 2>/dev/null); \
+	ZFHELPERS_FIGURES_DIR=$(CURDIR)/build/ui-figures $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  tests/ui --run-ui || exit 1; \
+	after=$$(git status --porcelain 2>/dev/null); \
+	if [ "$$before" != "$$after" ]; then echo "make ui-test changed the working tree:"; \
+	  diff <(echo "$$before") <(echo "$$after"); exit 1; fi
 
 # Developers: re-execute notebooks in place with their defaults (the outputs nbval replays).
 refresh-notebooks: setup

@@ -92,10 +92,7 @@ plt.show()
 # Pick any layer and channel; the channel slider's range follows the layer.
 
 # %% tags=["nbval-ignore-output"]
-if interactive:
-    acts_all = {k: v[0] for k, v in record_activations(lm, sample.tensor, list(lm.layers)).items()}
-    spatial = {k: v.shape[0] for k, v in acts_all.items() if v.dim() == 3}
-    explorer = widgets.layer_channel_explorer(
-        lambda layer, channel: viz.plot_channel(sample.display, acts_all[layer][channel], layer=layer, channel=channel),
-        spatial, layer=grid_layer)
-    display(explorer.ui)
+from zfhelpers.notebook import explorers
+
+# Opens on the channel with the largest mean activation; a channel that is all zero here is named as dead.
+explorer = widgets.explore(interactive, lambda: explorers.feature_map_explorer(lm, sample, layer=grid_layer))

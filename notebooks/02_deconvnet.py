@@ -119,18 +119,9 @@ plt.show()
 # Layer, channel and image: the strongest activation of that channel on that image, projected.
 
 # %% tags=["nbval-ignore-output"]
-if interactive:
-    import ipywidgets
+from zfhelpers.notebook import explorers
 
-    prepared = {name: zfhelpers.prepare(name, lm.preprocess) for name in images}
-
-    def render(layer, channel, image):
-        s = prepared[image]
-        fmap = record_activations(lm, s.tensor, [layer])[layer][0]
-        p = unit_projection(lm, s.tensor, layer=layer, channels=channel, border=border)
-        return viz.plot_layer_projections(s.display, [{"layer": layer, "acts": fmap, "projection": p}])
-
-    spatial = {n: lm.channels(n) for n in lm.layers if n.startswith(("relu", "conv", "pool"))}
-    explorer = widgets.layer_channel_explorer(render, spatial, layer=layers[2],
-                                              extra={"image": ipywidgets.Dropdown(options=images, value=image)})
-    display(explorer.ui)
+# Opens on the channel whose strongest activation is largest; relu and pool layers (a conv unit projects
+# like the ReLU unit above it). The forward pass per (image, layer) is cached: a channel move is one backward pass.
+explorer = widgets.explore(interactive, lambda: explorers.projection_explorer(
+    lm, images, image=image, layer=layers[2], border=border))

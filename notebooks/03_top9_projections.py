@@ -93,13 +93,7 @@ plt.show()
 # Any layer and channel: its top-9 projections and patches.
 
 # %% tags=["nbval-ignore-output"]
-if interactive:
+from zfhelpers.notebook import explorers
 
-    def render(layer, channel):
-        if layer not in tops:
-            tops[layer] = scan.scan_topk(lm, data.images, layer=layer, k=9, batch_size=200, prepare=data.prepare)
-        tp = top9.project_topk(lm, tops[layer], [channel], data.images, prepare=data.prepare, grey=grey)
-        return viz.plot_top9([tp], title=f"{lm.name} {layer} channel {channel}")
-
-    explorer = widgets.layer_channel_explorer(render, {n: lm.channels(n) for n in layers}, layer=layers[1])
-    display(explorer.ui)
+explorer = widgets.explore(interactive, lambda: explorers.top9_explorer(
+    lm, tops, data.images, layer=layers[1], prepare=data.prepare, grey=grey))

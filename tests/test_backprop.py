@@ -9,7 +9,7 @@ from torch import nn
 
 from zfhelpers import capture
 from zfhelpers.methods.mirror import mirror_project
-from zfhelpers.methods.projection import channel_projection, class_projection, unit_projection
+from zfhelpers.methods.projection import Projector, channel_projection, class_projection, unit_projection
 from zfhelpers.methods.rules import RULES, BackpropRules, UnhookedRectifierWarning
 
 
@@ -115,6 +115,21 @@ def test_batched_projection_equals_one_at_a_time():
                 single = unit_projection(net, x[n : n + 1], layer="5", channels=c, rule=rule)
                 assert torch.allclose(single.maps[0, 0], batched.maps[k, n], atol=1e-6)
                 assert torch.equal(single.positions[0, 0], batched.positions[k, n])
+
+
+def test_one_recorded_forward_projects_many_units_like_project():
+    # The explorers keep one forward pass per (image, layer) and project a channel per slider move.
+    net, x = zf_like(), torch.randn(2, 3, 80, 80)
+    for rule in RULES:
+        fwd = Projector(net, x, layer="5", rule=rule)
+        with torch.no_grad():  # a caller's no_grad must not matter: the graph was built with grad on
+            for c in (3, 0, 3, 5):
+                again = fwd.units(c, border=1)
+                ref = unit_projection(net, x, layer="5", channels=c, rule=rule, border=1)
+                assert torch.allclose(again.maps, ref.maps, atol=1e-6) and torch.equal(again.positions, ref.positions)
+        assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())
+    last = Projector(net, x, layer="5").units([1, 2])
+    assert last.maps.shape == (2, 2, 3, 80, 80)
 
 
 def test_projection_zeroes_all_other_activations():

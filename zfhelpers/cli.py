@@ -274,27 +274,51 @@ def strip_notebook(nb) -> None:
             cell.metadata.pop(key, None)
 
 
+# What refresh-notebooks runs with: the notebooks' defaults except these. Committed notebooks must
+# not hold live widgets, so the explorer cells run non-interactively (they store a short note).
+REFRESH_PARAMETERS = {"interactive": False}
+
+
+def parameters_cell(nb, name: str):
+    """The cell tagged ``parameters`` (papermill's convention); every numbered notebook has one."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            return cell
+    raise CliError(f"{name}: no cell tagged 'parameters'")
+
+
 def cmd_refresh(args) -> int:
-    """Execute notebooks in place with their default parameters (what nbval replays)."""
+    """Execute notebooks in place with their default parameters (what nbval replays), except
+    :data:`REFRESH_PARAMETERS`, which are appended to the parameters cell for the run only."""
+    import shutil
+
     import nbformat
     from nbclient import NotebookClient
-
-    import shutil
 
     ensure_kernel()
     os.environ.setdefault("ZFHELPERS_FIGURES_DIR", str(build_dir() / "refresh-figures"))
     os.environ[PRESET_ENV] = "quick"
-    reference = notebooks_dir() / "results"  # the quick run's claims: what a re-run must reproduce
-    for nb_path in select_notebooks(args.only):
+    folder = Path(args.notebooks) if args.notebooks else None
+    reference = (folder or notebooks_dir()) / "results"  # the quick run's claims: what a re-run must reproduce
+    for nb_path in select_notebooks(args.only, folder):
         start = time.perf_counter()
         for stale in (figures_dir() / "results").glob(f"{nb_path.stem}.*.json"):
             stale.unlink()
         nb = nbformat.read(nb_path, as_version=4)
+        params = parameters_cell(nb, nb_path.name)
+        source = params.source
+        params.source = source.rstrip("\n") + "\n" + "".join(
+            f"{k} = {v!r}  # set by refresh-notebooks\n" for k, v in REFRESH_PARAMETERS.items()
+        )
         # store_widget_state=False breaks nbclient's Output-widget capture (KeyError on the comm
-        # id), so widget state is recorded and then stripped.
-        client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+        # id), so widget state is recorded and then stripped. coalesce_streams keeps only the
+        # final line of a text progress bar.
+        client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", coalesce_streams=True,
                                 resources={"metadata": {"path": str(nb_path.parent)}})  # fmt: skip
-        client.execute()
+        try:
+            client.execute()
+        finally:
+            params.source = source
         strip_notebook(nb)
         tmp = nb_path.with_suffix(".ipynb.part")
         nbformat.write(nb, tmp)
@@ -349,6 +373,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("refresh-notebooks", help="(developers) execute notebooks in place with defaults")
     p.add_argument("--only", nargs="+", metavar="NN")
+    p.add_argument("--notebooks", default=None, help="folder of NN_*.ipynb (default: the repository's notebooks/)")
     p.set_defaults(func=cmd_refresh)
     return parser
 

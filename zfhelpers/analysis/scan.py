@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import checks
 from ..io import atomic_torch_save
 from ..models.capture import capture_detached
 from ..models.zoo import adapt
+from ..progress import tqdm
 
 
 @dataclass

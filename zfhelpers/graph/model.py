@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+
+from ..progress import tqdm
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import checks
 from ..io import atomic_torch_save
 from ..models.capture import capture, eval_mode
 from ..models.zoo import adapt
+from ..progress import tqdm
 from . import codes as _codes
 from . import objectives
 from .param import tv_denoise, uniform_init

@@ -18,11 +18,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import checks
 from ..models.capture import OUTPUT, capture_detached, eval_mode
 from ..models.zoo import adapt
+from ..progress import tqdm
 from .targets import resolve_targets
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..io import atomic_torch_save
+from ..progress import tqdm
 from .twins import make_twin, renormalize_filters
 
 

@@ -205,7 +205,7 @@ def plot_heat_overlay(ax, image: np.ndarray, heat: np.ndarray | torch.Tensor, *,
     return im
 
 
-def _block(crops: np.ndarray, nrow: int = 3) -> np.ndarray:
+def tile_block(crops: np.ndarray, nrow: int = 3) -> np.ndarray:
     """k×h×w×3 crops → one (nrow × ⌈k/nrow⌉) tile image with thin white gaps."""
     t = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
     pad = max(1, crops.shape[1] // 24)
@@ -223,8 +223,8 @@ def plot_top9(rows: list, *, title: str = "", max_channels: int | None = None):
         size = tp.projections.shape[2]
         for i, ch in enumerate(tp.channels[:ncols]):
             a_proj, a_patch = axes[r, 2 * i], axes[r, 2 * i + 1]
-            a_proj.imshow(_block(tp.projections[i]), interpolation="nearest" if size < 40 else "antialiased")
-            a_patch.imshow(_block(tp.patches[i]), interpolation="nearest" if size < 40 else "antialiased")
+            a_proj.imshow(tile_block(tp.projections[i]), interpolation="nearest" if size < 40 else "antialiased")
+            a_patch.imshow(tile_block(tp.patches[i]), interpolation="nearest" if size < 40 else "antialiased")
             a_proj.set_title(f"{tp.layer} ch{ch}", fontsize=8, loc="left")
         axes[r, 0].text(-0.08, 0.5, f"{tp.layer}\nRF {size}px", transform=axes[r, 0].transAxes, rotation=90,
                         ha="right", va="center", fontsize=9)  # fmt: skip
