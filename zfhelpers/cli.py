@@ -15,8 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from .notebook.session import PRESET_ENV
-from .paths import REPO_ROOT, build_dir, figures_dir, notebooks_dir
+from .paths import PRESET_ENV, REPO_ROOT, build_dir, figures_dir, notebooks_dir
 
 CELL_TIMEOUT_S = 1800
 PRESETS_FILE = "presets.yaml"

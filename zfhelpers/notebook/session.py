@@ -15,11 +15,9 @@ import numpy as np
 import torch
 
 from ..claims.record import Claim, Results
-from ..paths import figures_dir
+from ..paths import PRESET_ENV, figures_dir
 from . import save
 
-#: Set by ``python -m zfhelpers figures --preset NAME``; a notebook run on its defaults is "quick".
-PRESET_ENV = "ZFHELPERS_PRESET"
 _NOT_PARAMETERS = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 
 
