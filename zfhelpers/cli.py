@@ -1,4 +1,4 @@
-"""Command line: ``python -m zfhelpers {setup,models,figures,train-twins,claims,refresh-notebooks}``.
+"""Command line: ``python -m zfhelpers {setup,models,figures,train-twins,claims,scan,refresh-notebooks}``.
 
 ``figures`` checks every ``-p`` value against the notebook's parameter types and declared ranges
 (:mod:`zfhelpers.parameters`), executes the numbered notebooks with papermill (kernel ``python3``
@@ -461,6 +461,98 @@ def refresh_one(nb_path: Path, folder: Path | None, run_dir: Path) -> str | None
     return None
 
 
+# --------------------------------------------------------------------------- scan (ZF Fig. 2 over a folder)
+def scan_model_names() -> list[str]:
+    """Models ``scan --model`` accepts: the zoo's, and the twins trained here (``twin_<variant>``)."""
+    from .models.trained import VARIANTS
+    from .models.zoo import SPECS
+
+    return list(SPECS) + [v if v == "parts_vgg" else f"twin_{v}" for v in VARIANTS]
+
+
+def load_scan_model(name: str):
+    """The model called ``name`` (paper-profile zoo models need their weights on this machine)."""
+    from .models import trained, weights
+    from .models.zoo import SPECS, load_model
+
+    valid = scan_model_names()
+    if name not in valid:
+        raise CliError(f"unknown model {name!r}; valid models: {', '.join(valid)}")
+    try:
+        if name in SPECS:
+            return load_model(name, SPECS[name].profile, download=False)
+        return trained.load_twin(name.removeprefix("twin_"))
+    except (weights.WeightsError, FileNotFoundError, ValueError) as exc:
+        raise CliError(f"cannot load model {name!r}: {exc}") from exc
+
+
+def check_scan_args(args, lm) -> None:
+    """User errors of ``scan`` as :class:`CliError` (exit 2, no traceback)."""
+    if not Path(args.data).is_dir():
+        raise CliError(f"--data {args.data}: no such folder (pass a folder of images, class sub-folders or flat)")
+    unknown = [layer for layer in args.layers if layer not in lm.layers]
+    if unknown:
+        raise CliError(f"unknown layer(s) {', '.join(unknown)} for {lm.name}; valid layers: {', '.join(lm.layers)}")
+    for name in ("k", "batch_size"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
+    if args.workers is not None and args.workers < 0:
+        raise CliError(f"--workers must be ≥ 0, got {args.workers}")
+    if Path(args.out).is_dir():
+        raise CliError(f"--out {args.out} is a folder; pass a file name such as result.json")
+
+
+def cmd_scan(args) -> int:
+    """Top-k per channel over an image folder; under ``torchrun`` sharded over the ranks."""
+    from .checks import InputError
+    from .data.images import ImageLoadError
+    from .distributed import run_scan
+
+    lm = load_scan_model(args.model)
+    check_scan_args(args, lm)
+    ckpt = Path(args.checkpoint_dir) if args.checkpoint_dir else build_dir() / "scans" / Path(args.out).stem
+    try:
+        run = run_scan(lm, Path(args.data), layers=args.layers, k=args.k, out=Path(args.out),
+                       batch_size=args.batch_size, workers=args.workers, device=args.device,
+                       channels_last=args.channels_last, autocast=None if args.autocast == "off" else args.autocast,
+                       skip_unreadable=args.skip_unreadable, checkpoint_dir=None if args.no_checkpoint else ckpt,
+                       progress=not args.quiet, stop_after=args.stop_after)  # fmt: skip
+    except (InputError, ImageLoadError) as exc:
+        raise CliError(str(exc)) from exc
+    if run is not None:
+        data = run.document["data"]
+        rate = f", {run.images / run.seconds:.0f} images/s" if run.images and run.seconds > 0 else ""
+        print(f"wrote {args.out}: {', '.join(args.layers)} of {lm.name}, top-{args.k} over {data['images']} images"
+              f" ({len(data['skipped'])} skipped){rate}")  # fmt: skip
+    return 0
+
+
+def add_scan_parser(sub) -> None:
+    p = sub.add_parser("scan", help="top-k activations per channel over an image folder (ZF Fig. 2); torchrun-ready",
+                       description="Top-k activations per channel over an image folder, streamed through DataLoader "
+                       "workers; under `torchrun --nproc-per-node N -m zfhelpers scan …` sharded over N processes "
+                       "with the same RESULT.json. See docs/scanning.md.")  # fmt: skip
+    p.add_argument("--data", required=True, help="folder of images (class sub-folders as ImageFolder, or flat)")
+    p.add_argument("--model", required=True, help="zoo model or twin (e.g. mobilenet_v2, alexnet, twin_zf)")
+    p.add_argument("--layers", required=True, nargs="+", metavar="LAYER", help="layers to scan in one pass")
+    p.add_argument("--k", type=int, default=9, help="entries per channel (default 9, as ZF)")
+    p.add_argument("--out", required=True, help="RESULT.json to write (atomically)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=None, help="DataLoader decode processes per rank (default: "
+                   "this rank's CPUs less one on CPU, all on GPU, at most 8)")  # fmt: skip
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory format (faster convolutions on GPUs)")
+    p.add_argument("--autocast", default="off", choices=["off", "bf16", "fp16"],
+                   help="mixed precision of the forward pass (changes values ~1e-2 relative; default off)")  # fmt: skip
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="skip (and list in the result) files that cannot be decoded, instead of stopping")  # fmt: skip
+    p.add_argument("--checkpoint-dir", default=None, help="per-rank checkpoints (default build/scans/<out stem>)")
+    p.add_argument("--no-checkpoint", action="store_true", help="do not checkpoint (no resume after a kill)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)  # tests: stop as a kill would
+    p.set_defaults(func=cmd_scan)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m zfhelpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -515,6 +607,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="NN")
     p.add_argument("--notebooks", default=None, help="folder of NN_*.ipynb (default: the repository's notebooks/)")
     p.set_defaults(func=cmd_refresh)
+
+    add_scan_parser(sub)
     return parser
 
 
