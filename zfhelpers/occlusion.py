@@ -8,6 +8,12 @@ the image. For every occluder position one forward pass gives, at once:
 * (d) the probability of the target class (by default the unoccluded top-1);
 * (e) the most probable class.
 
+By default the positions run incrementally (:mod:`zfhelpers.incremental`, after Krypton, SIGMOD
+2019): the unoccluded image is run once and, per position, only the part of each layer that the
+occluder reaches is re-computed — equal to the plain batched pass (``method="plain"``, kept as
+the reference) up to float rounding. For a model without a classifier (e.g. the HED VGG16 conv
+stack) only panel (b) exists; pass ``layer``.
+
 Window positions follow Captum's convention: ``0, stride, 2·stride, …`` until the window reaches
 the far edge, the last window clipped to the image, so every pixel is covered. ZF state no size,
 stride or grey level; they are parameters here and printed on the figures."""
@@ -15,27 +21,35 @@ stride or grey level; they are parameters here and printed on the figures."""
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
-from .activations import eval_mode, recording, resolve_layer, unwrap
+from .activations import eval_mode, forward_until, recording, resolve_layer, unwrap
+from .incremental import IncrementalOcclusion, Unsupported
+
+METHODS = ("incremental", "plain")
+#: positions per batch: the incremental path's boxes are small, so larger batches pay off
+DEFAULT_BATCH = {"incremental": 64, "plain": 8}
 
 
 @dataclass
 class OcclusionResult:
-    prob: torch.Tensor  # gy×gx: p(target) with the occluder at each position
-    top_class: torch.Tensor  # gy×gx: argmax class
-    top_prob: torch.Tensor  # gy×gx: its probability
+    prob: torch.Tensor | None  # gy×gx: p(target) with the occluder at each position (None: no classifier)
+    top_class: torch.Tensor | None  # gy×gx: argmax class
+    top_prob: torch.Tensor | None  # gy×gx: its probability
     feature_sum: torch.Tensor | None  # gy×gx: Σ over space of the chosen map
     ys: list[int]  # window top rows
     xs: list[int]  # window left columns
     size: tuple[int, int]
     stride: tuple[int, int]
     fill: float
-    target: int
-    base_prob: float
+    target: int | None
+    base_prob: float | None
     layer: str | None
     channel: int | None
     base_feature_sum: float | None
@@ -89,17 +103,23 @@ def occlusion(
     target: int | None = None,
     layer: str | None = None,
     channel: int | None = None,
-    batch_size: int = 8,
+    method: str = "incremental",
+    batch_size: int | None = None,
     channels_last: bool = True,
     progress: bool = False,
 ) -> OcclusionResult:
     """All of ZF Fig. 7's maps for one image ``x`` (1×C×H×W, normalised), in batches.
 
     ``model`` is a :class:`zfhelpers.zoo.LoadedModel` (or a plain module; then ``layer`` is a
-    module path). ``layer=None`` skips panel (b). ``channels_last`` runs the batches in NHWC
-    layout — the model's parameters are converted for the call and restored afterwards — which on
-    CPU is ~1.5× faster for MobileNetV2's depthwise convolutions; results agree to float rounding.
-    Small batches (8) stay in cache and beat large ones on a 2-core CPU."""
+    module path). ``layer=None`` skips panel (b). ``method`` is ``"incremental"`` (default; falls
+    back to ``"plain"`` with a warning for models ``torch.fx`` cannot run incrementally) or
+    ``"plain"``: one full forward per position. ``batch_size`` positions run at once (default 64
+    incremental, 8 plain: small batches stay in cache on a 2-core CPU). ``channels_last`` runs the
+    plain batches in NHWC layout — the model's parameters are converted for the call and restored
+    afterwards — ~1.5× faster for MobileNetV2's depthwise convolutions on CPU; the incremental path
+    builds its crops channels-last itself."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"x must be one image of shape 1×C×H×W, got {tuple(x.shape)}")
     net = unwrap(model)
@@ -107,53 +127,112 @@ def occlusion(
     height, width = x.shape[-2:]
     ys = window_positions(height, size[0], stride[0])
     xs = window_positions(width, size[1], stride[1])
-    cells = [(y, x0) for y in ys for x0 in xs]
-    module = None
-    if layer is not None:
-        module = resolve_layer(model, layer)
-    modules = {"layer": module} if module is not None else {}
+    module = resolve_layer(model, layer) if layer is not None else None
+    fmt = torch.channels_last if channels_last and method == "plain" else torch.contiguous_format
+    with eval_mode(net), _parameter_layout(net, fmt), torch.inference_mode():
+        engine = _engine(method, net, x.contiguous(memory_format=fmt), module, fmt)
+        cells = torch.cartesian_prod(torch.tensor(ys), torch.tensor(xs)).to(x.device)
+        maps = _maps(engine, cells, (len(ys), len(xs)), size, fill, target, channel, module is not None,
+                     batch_size or DEFAULT_BATCH[method], progress)  # fmt: skip
+    return OcclusionResult(ys=ys, xs=xs, size=size, stride=stride, fill=fill, layer=layer, **maps)
 
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
+
+@contextmanager
+def _parameter_layout(net: torch.nn.Module, fmt: torch.memory_format) -> Iterator[None]:
+    """4-D parameters in ``fmt`` for the body; each one's layout is restored afterwards."""
+    if fmt == torch.contiguous_format:
+        yield
+        return
     formats = {p: p.is_contiguous(memory_format=torch.channels_last) for p in net.parameters() if p.dim() == 4}
-    with eval_mode(net):
-        net.to(memory_format=fmt)
+    net.to(memory_format=fmt)
+    try:
+        yield
+    finally:  # the caller's parameter layout is restored
+        net.to(memory_format=torch.contiguous_format)
+        for p, was_cl in formats.items():
+            if was_cl:
+                p.data = p.data.contiguous(memory_format=torch.channels_last)
+
+
+def _engine(method: str, net, x: torch.Tensor, module, fmt: torch.memory_format):
+    if method == "incremental":
         try:
-            return _run(net, x.contiguous(memory_format=fmt), modules, cells, ys, xs, size, stride, fill, target,
-                        layer, channel, batch_size, progress, fmt)  # fmt: skip
-        finally:  # the caller's parameter layout is restored
-            net.to(memory_format=torch.contiguous_format)
-            for p, was_cl in formats.items():
-                if was_cl:
-                    p.data = p.data.contiguous(memory_format=torch.channels_last)
+            return IncrementalOcclusion(net, x, module)
+        except Unsupported as exc:
+            warnings.warn(f"incremental occlusion is not available for this model ({exc}); "
+                          "using the plain batched pass", stacklevel=3)  # fmt: skip
+    return PlainOcclusion(net, x, module, fmt)
 
 
-def _run(net, x, modules, cells, ys, xs, size, stride, fill, target, layer, channel, batch_size, progress, fmt):
-    module = modules.get("layer")
-    with recording(net, modules) as store, torch.inference_mode():
-        base_logits = net(x)
-        base = base_logits.softmax(1)[0]
-        target = int(base.argmax()) if target is None else int(target)
-        if module is not None:
-            base_sums = store["layer"][0].flatten(1).sum(1)
-            channel = int(base_sums.argmax()) if channel is None else int(channel)
-        probs, tops, top_p, sums = [], [], [], []
-        chunks = range(0, len(cells), batch_size)
-        for start in tqdm(chunks, desc="occlusion", disable=not progress):
-            chunk = cells[start : start + batch_size]
-            p = net(occluded_batch(x, chunk, size, fill).contiguous(memory_format=fmt)).softmax(1)
+class PlainOcclusion:
+    """The reference: one full forward pass per occluder position, batched. Same interface as
+    :class:`zfhelpers.incremental.IncrementalOcclusion`."""
+
+    def __init__(self, net: torch.nn.Module, x: torch.Tensor, layer: torch.nn.Module | None = None,
+                 memory_format: torch.memory_format = torch.contiguous_format):  # fmt: skip
+        self.net, self.x, self.layer, self.memory_format = net, x, layer, memory_format
+        with recording(net, {"layer": layer} if layer is not None else {}) as store, torch.inference_mode():
+            self.base_output = net(x)
+        self.base_layer = store.get("layer")
+
+    @torch.inference_mode()
+    def run(self, rows: torch.Tensor, cols: torch.Tensor, size: tuple[int, int], fill: float, *,
+            logits: bool = True, channel: int | None = None) -> tuple[torch.Tensor | None, ...]:  # fmt: skip
+        """Outputs and channel sums of the marked layer for the occluded copies (see IncrementalOcclusion.run)."""
+        cells = list(zip(rows.tolist(), cols.tolist()))
+        batch = occluded_batch(self.x, cells, size, fill).contiguous(memory_format=self.memory_format)
+
+        def sums_of(a):  # reduced inside the hook: no map is kept
+            return a[:, channel].flatten(1).sum(1)
+
+        if not logits:
+            return None, forward_until(self.net, {"layer": self.layer}, batch, sums_of)["layer"]
+        with recording(self.net, {"layer": self.layer} if channel is not None else {}) as store:
+            out = self.net(batch)
+        return out, sums_of(store["layer"]) if channel is not None else None
+
+
+def _maps(engine, cells, grid, size, fill, target, channel, want_layer, batch_size, progress) -> dict:
+    """Panels (b), (d), (e) over the grid of window positions, from one engine."""
+    base_out, base_layer = engine.base_output, engine.base_layer
+    classifier = isinstance(base_out, torch.Tensor) and base_out.dim() == 2
+    if not classifier and not want_layer:
+        shape = tuple(base_out.shape) if isinstance(base_out, torch.Tensor) else type(base_out).__name__
+        raise ValueError(f"the model's output ({shape}) is not a vector of class scores, so only panel (b) "
+                         "exists: pass layer= to choose the feature map")  # fmt: skip
+    base_prob = None
+    if classifier:
+        base = base_out.softmax(1)[0]
+        target = int(base.argmax()) if target is None else _check_index(target, len(base), "target class")
+        base_prob = float(base[target])
+    base_sum = None
+    if want_layer:
+        base_sums = base_layer[0].flatten(1).sum(1)
+        channel = int(base_sums.argmax()) if channel is None else _check_index(channel, len(base_sums), "channel")
+        base_sum = float(base_sums[channel])
+    probs, tops, top_p, sums = [], [], [], []
+    for start in tqdm(range(0, len(cells), batch_size), desc="occlusion", disable=not progress):
+        chunk = cells[start : start + batch_size]
+        out, s = engine.run(chunk[:, 0], chunk[:, 1], size, fill, logits=classifier,
+                            channel=channel if want_layer else None)  # fmt: skip
+        if classifier:
+            p = out.softmax(1)
             probs.append(p[:, target])
             best = p.max(1)
             tops.append(best.indices)
             top_p.append(best.values)
-            if module is not None:
-                sums.append(store["layer"][:, channel].flatten(1).sum(1))
-    grid = (len(ys), len(xs))
-    return OcclusionResult(  # maps are small: returned on the CPU whatever the model's device
-        prob=torch.cat(probs).view(grid).cpu(),
-        top_class=torch.cat(tops).view(grid).cpu(),
-        top_prob=torch.cat(top_p).view(grid).cpu(),
-        feature_sum=torch.cat(sums).view(grid).cpu() if sums else None,
-        ys=ys, xs=xs, size=size, stride=stride, fill=fill, target=target,
-        base_prob=float(base[target]), layer=layer, channel=channel,
-        base_feature_sum=float(base_sums[channel]) if module is not None else None,
-    )  # fmt: skip
+        if want_layer:
+            sums.append(s)
+
+    def as_grid(parts):  # maps are small: returned on the CPU whatever the model's device
+        return torch.cat(parts).view(grid).cpu() if parts else None
+
+    return dict(prob=as_grid(probs), top_class=as_grid(tops), top_prob=as_grid(top_p), feature_sum=as_grid(sums),
+                target=target if classifier else None, base_prob=base_prob, channel=channel if want_layer else None,
+                base_feature_sum=base_sum)  # fmt: skip
+
+
+def _check_index(value: int, count: int, what: str) -> int:
+    if not 0 <= int(value) < count:
+        raise ValueError(f"{what} {value} is out of range; valid: 0..{count - 1}")
+    return int(value)
