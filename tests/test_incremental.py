@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import zfhelpers
 from zfhelpers.incremental import IncrementalOcclusion, Unsupported
 from zfhelpers.occlusion import occlusion
 
@@ -90,30 +89,35 @@ def test_equals_captum():
     net = tiny_net()
     x = torch.randn(1, 3, 37, 29)
     res = occlusion(net, x, size=10, stride=4, target=1, fill=-0.2)
-    theirs = captum.Occlusion(lambda inp: net(inp).softmax(1)).attribute(
-        x, sliding_window_shapes=(3, 10, 10), strides=(3, 4, 4), target=1, baselines=-0.2)  # fmt: skip
+    kw = dict(sliding_window_shapes=(3, 10, 10), strides=(3, 4, 4), baselines=-0.2, perturbations_per_eval=16)
+    theirs = captum.Occlusion(lambda inp: net(inp).softmax(1)).attribute(x, target=1, **kw)
     assert torch.allclose(res.to_pixels(res.base_prob - res.prob, 37, 29), theirs[0, 0], atol=1e-5)
 
 
-@pytest.mark.parametrize(("size", "stride", "batch"), [(24, 10, 64), (40, 13, 7)])
-def test_mobilenet_v2_equals_plain(size, stride, batch):
-    lm = zfhelpers.load_model("mobilenet_v2")
-    torch.manual_seed(0)
+@pytest.mark.parametrize(("size", "stride", "batch"), [(24, 12, 64), (40, 17, 7)])
+def test_mobilenet_v2_equals_plain(mobilenet, size, stride, batch):
     x = torch.randn(1, 3, 96, 88)
     kw = dict(size=size, stride=stride, layer="block6", batch_size=batch)
-    assert_same(occlusion(lm, x, **kw), occlusion(lm, x, method="plain", **kw))
+    assert_same(occlusion(mobilenet, x, **kw), occlusion(mobilenet, x, method="plain", **kw))
 
 
-def test_vgg16_hed_panel_b_equals_plain():
-    lm = zfhelpers.load_model("vgg16_hed")
-    torch.manual_seed(0)
+def test_vgg16_hed_panel_b_equals_plain(hed):
     x = torch.randn(1, 3, 60, 68) * 60  # Caffe scale: pixel values minus the mean
     kw = dict(size=20, stride=(20, 16), layer="relu5_3", batch_size=4)
-    inc, plain = occlusion(lm, x, **kw), occlusion(lm, x, method="plain", **kw)
+    inc, plain = occlusion(hed, x, **kw), occlusion(hed, x, method="plain", **kw)
     assert inc.prob is None and inc.target is None  # no classifier: panel (b) only
     assert_same(inc, plain)
     with pytest.raises(ValueError, match="pass layer="):
-        occlusion(lm, x, size=20, stride=20)
+        occlusion(hed, x, size=20, stride=20)
+
+
+def test_torchvision_alexnet_equals_plain():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    net = torchvision.models.alexnet(weights=None).eval()  # the paper profile's architecture, random weights
+    x = torch.randn(1, 3, 80, 88)
+    kw = dict(size=16, stride=12, layer="features.10", batch_size=16)
+    assert_same(occlusion(net, x, **kw), occlusion(net, x, method="plain", **kw))
 
 
 class Branchy(nn.Module):
