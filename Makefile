@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.zfhelpers-installed
 ARGS ?=
 
-.PHONY: setup fashion-mnist figures figures-paper test unit nbval lint lab refresh-notebooks clean
+.PHONY: setup fashion-mnist figures figures-paper test unit nbval lint bench lab refresh-notebooks clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ nbval: $(STAMP)
 
 lint: setup
 	$(BIN)/ruff check zfhelpers tests benchmarks notebooks
+
+# Every benchmarks/bench_*.py in its quick mode; RESULT lines and a summary table (see benchmarks/run.py).
+bench: setup
+	$(BIN)/python benchmarks/run.py $(ARGS)
 
 lab: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
