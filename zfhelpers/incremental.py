@@ -80,7 +80,7 @@ _BINARY_METHODS = {"add", "sub", "mul", "div"}
 
 @dataclass(frozen=True)
 class _Window:
-    """One spatial axis pair of a sliding-window layer, and how to run it unpadded on a crop."""
+    """Geometry (height, width) of a convolution or pooling layer, and how to run it unpadded on a crop."""
 
     kernel: tuple[int, int]
     stride: tuple[int, int]
