@@ -8,7 +8,7 @@ STAMP := $(VENV)/.zfhelpers-installed
 ARGS ?=
 
 .PHONY: setup fashion-mnist figures figures-paper test unit nbval rerun claims-check test-matrix lint lab ui-deps ui-test \
-	refresh-notebooks sync-notebooks clean
+	bench refresh-notebooks sync-notebooks clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ test-matrix: setup
 lint: setup
 	$(BIN)/ruff check zfhelpers tests benchmarks notebooks
 	$(BIN)/ruff format --check zfhelpers tests benchmarks notebooks
+
+# Every benchmarks/bench_*.py in its quick mode; RESULT lines and a summary table (see benchmarks/run.py).
+bench: setup
+	$(BIN)/python benchmarks/run.py $(ARGS)
 
 # Figures written by notebooks run in the lab go to build/lab-figures: the committed figures/
 # change only through `make figures` (full quality, papermill).
