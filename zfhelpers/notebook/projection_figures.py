@@ -268,6 +268,6 @@ def sanity_figure(steps: dict[str, list], *, order: list[str] | None = None, ima
                   fontsize=8)  # fmt: skip
     ax.set_ylabel(f"similarity to the trained model's map\n(mean of {n_images} photos)", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=6.5, loc="lower left")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=7, frameon=False)
     _finish(fig, title or f"Cascading randomisation; thumbnails: '{image_name}'")
     return fig
