@@ -36,6 +36,69 @@ def test_engine_equals_explicit_mirror_on_overlapping_pools(layer):
     assert compared >= 16  # most units are alive: the comparison is not between zeros
 
 
+def relu6_stack(inplace):
+    """MobileNet's rectifier in a stack with switches; weights scaled so that many units clip at 6."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU6(inplace=inplace), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 8, 3, padding=1), nn.ReLU6(inplace=inplace), nn.MaxPool2d(3, 2),
+                        nn.Conv2d(8, 8, 3, padding=1), nn.ReLU6(inplace=inplace))  # fmt: skip
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Conv2d):
+                m.weight.mul_(4)
+    return net
+
+
+@pytest.mark.parametrize("inplace", [True, False])
+def test_mirror_equals_engine_on_relu6_stacks(inplace):
+    """The issue's bug: a plain ReLU for in-place modules dropped ReLU6's clip at 6 in the mirror's
+    forward pass (different switches, different seed values). Both in-place and out-of-place agree."""
+    net, x = relu6_stack(inplace), torch.randn(2, 3, 40, 40)
+    acts = capture(net, x, ["4"])["4"]
+    assert (acts >= 6).float().mean() > 0.05  # the clip is exercised below the projected layer
+    p = unit_projection(net, x, layer="7", channels=list(range(8)), rule="deconvnet")
+    compared = 0
+    for k, c in enumerate(p.channels):
+        for n in range(x.shape[0]):
+            keep = x[n : n + 1].clone()
+            trace = mirror_project(net, x[n : n + 1], 7, c, tuple(p.positions[k, n].tolist()))
+            assert torch.equal(x[n : n + 1], keep)  # in-place modules ran on copies
+            scale = p.maps[k, n].abs().max()
+            assert (trace.image[0] - p.maps[k, n]).abs().max() <= 1e-5 * max(scale, 1e-12)
+            compared += bool(scale > 0)
+    assert compared >= 8
+
+
+def test_mirror_unit_names_layers_and_refuses_what_it_cannot_mirror():
+    from zfhelpers.methods.mirror import conv_stack, mirror_unit, mirror_vs_engine
+
+    net, x = zf_like(), torch.randn(1, 3, 96, 96)
+    stack, index, names = conv_stack(net, "5")
+    assert stack is net and index == 5 and names[2] == "2"
+    p = unit_projection(net, x, layer="5", channels=3)
+    trace = mirror_unit(net, x, layer="5", channel=3, position=tuple(p.positions[0, 0].tolist()))
+    assert torch.allclose(trace.image[0], p.maps[0, 0], atol=1e-6) and trace.names[5] == "5"
+    check = mirror_vs_engine(net, x, layers=["1", "5", "8"])
+    assert check.worst < 1e-5 and len(check.relative) == 3 and all(v > 0 for v in check.values)
+    nested = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
+    with pytest.raises(ValueError, match="not in a plain conv stack"):
+        mirror_unit(nested, x, layer="0.1", channel=0, position=(0, 0))
+
+
+def test_mirror_takes_a_replacement_unpooling():
+    from zfhelpers.methods.mirror import unpool_at_switches
+
+    net, x = zf_like(), torch.randn(1, 3, 96, 96)
+    calls = []
+
+    def spy(signal, switches, size):
+        calls.append(tuple(size))
+        return unpool_at_switches(signal, switches, size)
+
+    default = mirror_project(net, x, 8, 2, (2, 2)).image
+    assert torch.equal(mirror_project(net, x, 8, 2, (2, 2), unpool=spy).image, default) and len(calls) == 2
+
+
 def test_collision_rule_matters_only_when_pools_overlap():
     torch.manual_seed(1)
     overlapping, x = zf_like(), torch.randn(1, 3, 96, 96)

@@ -381,7 +381,7 @@ def test_real_notebooks_refuse_the_issues_values():
     for nb, name, value, allowed in [("01", "n_maps", "abc", "an integer"), ("01", "n_maps", "true", "an integer"),
                                      ("01", "n_maps", "3.5", "an integer"), ("01", "n_maps", "[1, 2]", "an integer"),
                                      ("01", "image", "[chelsea, coffee]", "a string"),
-                                     ("00", "images", "[]", "a list of 1 or more strings")]:  # fmt: skip
+                                     ("00", "images", "[1, 2]", "a list of 0 to 16 strings")]:  # fmt: skip
         with pytest.raises(cli.CliError, match=f"-p {name} '{re.escape(value)}' is not allowed; expected {allowed}"):
             cli.build_parameters(cli.select_notebooks([nb]), {name: cli.parse_value(value)}, None, None,
                                  raw={name: value})  # fmt: skip
@@ -432,7 +432,7 @@ def cli_runs(tmp_path_factory, fixture_notebooks):
     every_bad = [a for name, (value, _) in BAD_VALUES.items() for a in ("-p", name, value)]
     cases = {
         "n_maps abc": (["figures", "--only", "01", "-p", "n_maps", "abc"], _env(tmp)),
-        "images []": (["figures", "--only", "00", "-p", "images", "[]"], _env(tmp)),
+        "images [1, 2]": (["figures", "--only", "00", "-p", "images", "[1, 2]"], _env(tmp)),
         "every bad value": (["figures", "--notebooks", nbs, *every_bad], _env(tmp)),
         "setup unknown key": (["setup", "--weights", "mobilenet_v2", "resnet50"], _env(tmp)),
         "train-twins unknown": (["train-twins", "zf", "vgg"], _env(tmp)),
@@ -445,7 +445,7 @@ def cli_runs(tmp_path_factory, fixture_notebooks):
 
 CLI_EXPECTED = {
     "n_maps abc": (2, "01_feature_maps_and_filters: -p n_maps 'abc' is not allowed; expected an integer"),
-    "images []": (2, "00_setup_check: -p images '[]' is not allowed; expected a list of 1 or more strings"),
+    "images [1, 2]": (2, "00_setup_check: -p images '[1, 2]' is not allowed; expected a list of 0 to 16 strings"),
     "every bad value": (2, "00_demo: -p fail '1' is not allowed; expected true or false"),
     "setup unknown key": (2, "unknown weights 'resnet50'; valid: mobilenet_v2, vgg16_hed"),
     "train-twins unknown": (2, "unknown twin(s) 'vgg'; valid: zf, alexnet"),

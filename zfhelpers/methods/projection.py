@@ -23,7 +23,7 @@ from ..models.capture import capture, eval_mode
 from ..models.zoo import adapt
 from .receptive import for_layer
 from .rules import BackpropRules, check_rule
-from .targets import resolve_channels, resolve_targets
+from .targets import resolve_channels, resolve_targets, strongest_channels
 
 
 @dataclass
@@ -204,3 +204,49 @@ def class_projection(model, inputs: torch.Tensor, *, target="top1", rule: str = 
         score = logits[torch.arange(x.shape[0], device=logits.device), t]
         (g,) = torch.autograd.grad(score.sum(), xg)
     return g
+
+
+@dataclass
+class LayerUnits:
+    """The strongest units of one layer on one image, projected under one or more rules.
+
+    ``acts`` is the layer's C×h×w activation; ``projections[rule]`` holds the same units (same
+    channels and positions) under each rule."""
+
+    layer: str
+    acts: torch.Tensor
+    projections: dict[str, Projection]
+
+    @property
+    def channels(self) -> list[int]:
+        return next(iter(self.projections.values())).channels
+
+    def head(self, k: int) -> LayerUnits:
+        """The first ``k`` units (the strongest channels) only."""
+        cut = {rule: Projection(p.maps[:k], p.channels[:k], p.positions[:k], p.values[:k], p.layer, p.rule)
+               for rule, p in self.projections.items()}  # fmt: skip
+        return LayerUnits(self.layer, self.acts, cut)
+
+
+def strongest_units(model, inputs: torch.Tensor, *, layers, n_channels: int = 1, border: int = 0,
+                    rules=("deconvnet",)) -> list[LayerUnits]:  # fmt: skip
+    """Per layer, the ``n_channels`` channels whose strongest single activation on the one image
+    ``inputs`` is largest (units within ``border`` cells of the edge, and ReLU6 units clipped at
+    the ceiling, skipped), each projected at that activation under every rule in ``rules``."""
+    lm = adapt(model)
+    x = checks.images(inputs, single=True, channels=None)
+    for rule in rules:
+        check_rule(rule)
+    out = []
+    for layer in layers:
+        projector = Projector(lm, x, layer=layer, rule=rules[0])
+        acts = projector.acts.detach()[0]
+        chans = strongest_channels(acts, n_channels, by="max", border=border, ceiling=lm.spec.ceiling)
+        first = projector.units(chans, border=border)
+        del projector  # frees the graph before the next rule's forward pass
+        projections = {rules[0]: first}
+        for rule in rules[1:]:  # the same units: the positions the first rule found
+            projections[rule] = unit_projection(lm, x, layer=layer, channels=chans, position=first.positions,
+                                                rule=rule)  # fmt: skip
+        out.append(LayerUnits(layer, acts, projections))
+    return out
