@@ -8,7 +8,7 @@ STAMP := $(VENV)/.zfhelpers-installed
 ARGS ?=
 
 .PHONY: setup fashion-mnist figures figures-paper test unit nbval rerun claims-check test-matrix lint lab ui-deps ui-test \
-	bench refresh-notebooks sync-notebooks clean
+	bench refresh-notebooks sync-notebooks paper-dry-run course clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,21 @@ figures: setup
 
 figures-paper: setup
 	$(BIN)/python -m zfhelpers figures --preset full --profile paper $(ARGS)
+
+# Every notebook on the paper profile with seeded random-weight stand-ins of AlexNet / VGG16 / VGG19
+# and a synthetic ImageFolder of photo crops: checks layer names, shapes, roles and scan paths of the
+# paper architectures offline. Figures carry a DRY RUN banner and go under build/paper-dry-run/.
+DRY := $(CURDIR)/build/paper-dry-run
+paper-dry-run: setup
+	@$(BIN)/python -m zfhelpers synthetic-folder $(DRY)/images
+	ZFHELPERS_FIGURES_DIR=$(DRY)/figures $(BIN)/python -m zfhelpers figures --profile paper --stand-in random \
+	  --preset dry-run --data $(DRY)/images $(ARGS)
+
+# The 90-minute course route (zfhelpers/course/route.py) with the `course` preset: seconds per
+# notebook, each meant to stay within 60 s on a 2-core laptop. Figures go to build/course-figures.
+course: setup
+	ZFHELPERS_FIGURES_DIR=$(CURDIR)/build/course-figures $(BIN)/python -m zfhelpers figures --preset course \
+	  --budget 60 --only $$($(BIN)/python -c "from zfhelpers.course.route import route_notebooks as r; print(*r())")
 
 # `make test` must leave the working tree as it found it: figures go under build/.
 TEST_FIGURES ?= $(CURDIR)/build/test-figures

@@ -1,4 +1,4 @@
-"""Command line: ``python -m zfhelpers {setup,models,figures,train-twins,claims,scan,refresh-notebooks}``.
+"""Command line: ``python -m zfhelpers {setup,models,figures,train-twins,claims,scan,…}`` (``--help`` lists all).
 
 ``figures`` checks every ``-p`` value against the notebook's parameter types and declared ranges
 (:mod:`zfhelpers.parameters`), executes the numbered notebooks with papermill (kernel ``python3``
@@ -10,6 +10,7 @@ A user error prints one line and exits 2, never a traceback."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from . import parameters as nbparams
 from .io import atomic_write, atomic_write_text, clean_stale_parts, pid_alive
 from .models.zoo import PROFILES
 from .notebook.save import MANIFEST_ENV, STAGING_ENV, publish
-from .paths import PRESET_ENV, REPO_ROOT, build_dir, data_dir, figures_dir, notebooks_dir
+from .paths import PRESET_ENV, REPO_ROOT, STAND_IN_ENV, build_dir, data_dir, figures_dir, notebooks_dir
 
 CELL_TIMEOUT_S = 1800
 KEEP_RUNS = 20  # build/runs/ keeps the newest runs' executed notebooks and summaries
@@ -247,16 +248,70 @@ def run_notebooks(plan: dict[Path, dict], timeout: int = CELL_TIMEOUT_S, preset:
     return rows
 
 
-def print_summary(rows: list[dict]) -> None:
+def print_summary(rows: list[dict], budget: float | None = None) -> None:
+    """One line per notebook; with ``budget`` (seconds), notebooks that took longer are marked."""
     print("\nSummary (figures in " + str(figures_dir()) + ")")
     print(f"{'notebook':34} {'status':7} {'seconds':>8} {'figs':>4}  model / data")
     for r in rows:
         models = "; ".join(r["models"]) or "-"
         data = "; ".join(r["data"]) or "-"
-        print(f"{r['notebook']:34} {'ok' if r['ok'] else 'FAILED':7} {r['seconds']:8.1f} "
+        over = budget is not None and r["seconds"] > budget
+        status = ("ok" if not over else "SLOW") if r["ok"] else "FAILED"
+        print(f"{r['notebook']:34} {status:7} {r['seconds']:8.1f} "
               f"{len(r['figures']):4d}  {models} / {data}")  # fmt: skip
     total = sum(r["seconds"] for r in rows)
     print(f"{'total':34} {'':7} {total:8.1f} {sum(len(r['figures']) for r in rows):4d}")
+    if budget is not None:
+        slow = [r["notebook"] for r in rows if r["seconds"] > budget]
+        print(f"budget {budget:g} s per notebook: " + (f"over in {', '.join(slow)}" if slow else "all within"))
+
+
+def use_folder(plan: dict[Path, dict], root: Path) -> None:
+    """``--data PATH``: the image folder becomes the scan set of every notebook that takes one
+    (its ``dataset`` parameter)."""
+    if not root.is_dir():
+        raise CliError(f"--data {root}: not a folder (give an ImageFolder of class sub-folders, or a flat folder)")
+    takers = [nb for nb in plan if "dataset" in parameter_specs(nb)]
+    if not takers:
+        raise CliError("--data: none of the selected notebooks takes a dataset (a `dataset` parameter)")
+    for nb in takers:
+        plan[nb]["dataset"] = str(root.resolve())
+
+
+@contextlib.contextmanager
+def stand_in(args):
+    """``--stand-in random``: the paper dry run. The notebooks' paper models get seeded random
+    weights (:func:`zfhelpers.models.zoo.load_model`), every figure a banner, and everything goes
+    under ``build/paper-dry-run/`` — never into the committed ``figures/``."""
+    if not args.stand_in:
+        yield
+        return
+    if args.profile != "paper":
+        raise CliError("--stand-in random replaces the paper models' weights; use it with --profile paper")
+    committed = (REPO_ROOT / "figures").resolve()
+    if os.environ.get("ZFHELPERS_FIGURES_DIR") and figures_dir() == committed:
+        raise CliError(f"--stand-in never writes into {committed}; point ZFHELPERS_FIGURES_DIR elsewhere")
+    saved = {k: os.environ.get(k) for k in (STAND_IN_ENV, "ZFHELPERS_FIGURES_DIR")}
+    if figures_dir() == committed:
+        os.environ["ZFHELPERS_FIGURES_DIR"] = str(build_dir() / "paper-dry-run" / "figures")
+    os.environ[STAND_IN_ENV] = args.stand_in
+    print(f"DRY RUN: paper models with {args.stand_in}-weight stand-ins; figures in {figures_dir()}", flush=True)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def cmd_synthetic_folder(args) -> int:
+    from .data.synthetic import make_image_folder
+
+    paths = make_image_folder(args.out, classes=args.classes, per_class=args.per_class, size=args.size, seed=args.seed)
+    print(f"wrote {len(paths)} JPEGs in {args.classes} class folders under {args.out}")
+    return 0
 
 
 def cmd_figures(args) -> int:
@@ -269,10 +324,13 @@ def cmd_figures(args) -> int:
     raw = dict(args.param or [])
     user = {name: parse_value(value) for name, value in raw.items()}
     plan = build_parameters(notebooks, user, args.preset, args.profile, folder, raw=raw)
-    clean_stale()
-    run_dir = new_run_dir()
-    rows = run_notebooks(plan, timeout=args.timeout, preset=args.preset, run_dir=run_dir)
-    print_summary(rows)
+    if args.data:
+        use_folder(plan, Path(args.data))
+    with stand_in(args):
+        clean_stale()
+        run_dir = new_run_dir()
+        rows = run_notebooks(plan, timeout=args.timeout, preset=args.preset, run_dir=run_dir)
+        print_summary(rows, args.budget)
     text = json.dumps(rows, indent=1)
     atomic_write_text(run_dir / "summary.json", text)
     atomic_write_text(build_dir() / "figures_summary.json", text)  # the latest run's, for convenience
@@ -570,7 +628,22 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None, help=f"named parameter set from notebooks/{PRESETS_FILE} (e.g. full)")
     p.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S, help="per-cell timeout in seconds")
     p.add_argument("--notebooks", default=None, help="folder of NN_*.ipynb (default: the repository's notebooks/)")
+    p.add_argument("--data", default=None, metavar="PATH",
+                   help="image folder (ImageFolder or flat): the scan set of notebooks with a `dataset`")  # fmt: skip
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="mark notebooks that take longer (make course: 60)")  # fmt: skip
+    p.add_argument("--stand-in", default=None, choices=["random"],
+                   help="paper dry run: the paper models get seeded random weights, every figure a banner, "
+                        "output under build/paper-dry-run/ (needs --profile paper)")  # fmt: skip
     p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("synthetic-folder", help="write a small ImageFolder of photo crops (for the paper dry run)")
+    p.add_argument("out", help="folder to write (class sub-folders)")
+    p.add_argument("--classes", type=int, default=4, help="class folders, one per sample photo (default 4)")
+    p.add_argument("--per-class", type=int, default=8, help="JPEGs per class (default 8)")
+    p.add_argument("--size", type=int, default=160, help="side in pixels (default 160)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synthetic_folder)
 
     p = sub.add_parser("setup", help="fetch and verify the offline weights")
     p.add_argument(

@@ -53,3 +53,7 @@ def hub_checkpoints_dir() -> Path:
 #: Set by ``python -m zfhelpers figures --preset NAME`` for the notebooks it runs; unset means the
 #: notebook's own defaults (the "quick" preset nbval replays).
 PRESET_ENV = "ZFHELPERS_PRESET"
+
+#: Set by ``python -m zfhelpers figures --stand-in random`` (the paper dry run) for the notebooks it
+#: runs: the paper models load with seeded random weights and every figure carries a banner.
+STAND_IN_ENV = "ZFHELPERS_STAND_IN"

@@ -14,12 +14,14 @@ Every public function of the package accepts a :class:`LoadedModel` or a plain `
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
+from ..paths import STAND_IN_ENV
 from . import weights as _weights
 from .hed import CAFFE_MEAN_RGB, build_vgg16_hed, load_hed_state_dict
 from .layers import alexnet_layers, mobilenet_v2_layers, vgg_layers
@@ -302,6 +304,37 @@ def imagenet_categories() -> list[str]:
     return list(MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
 
 
+STAND_INS = ("random",)
+
+
+def stand_in() -> str | None:
+    """The stand-in requested for the paper models (``"random"``), or None for real weights."""
+    value = os.environ.get(STAND_IN_ENV, "")
+    if value and value not in STAND_INS:
+        raise ValueError(f"{STAND_IN_ENV}={value!r} is not a stand-in; valid: {', '.join(STAND_INS)} (or unset)")
+    return value or None
+
+
+def _random_stand_in(name: str, spec: ModelSpec) -> LoadedModel:
+    """The paper architecture with seeded random weights, labelled as such on every figure: the
+    dry run exercises layer names, shapes and roles without the ImageNet weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = spec.build().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    spec = replace(spec, summary=f"RANDOM-WEIGHT STAND-IN for {spec.summary} (dry run, not the paper's model)")
+    return LoadedModel(
+        name=name,
+        model=model,
+        layers=spec.layer_table(model),
+        preprocess=spec.preprocess,
+        categories=imagenet_categories() if spec.classifier else None,
+        provenance={"origin": "random-weight stand-in (seed 0)", "stand_in": "random"},
+        spec=spec,
+    )
+
+
 def load_model(name: str | None = None, profile: str = "offline", *, task: str = "classify",
                download: bool = True) -> LoadedModel:  # fmt: skip
     """Load a zoo model in eval mode with verified weights.
@@ -309,9 +342,12 @@ def load_model(name: str | None = None, profile: str = "offline", *, task: str =
     An empty ``name`` picks the profile's model for ``task`` (:data:`TASK_MODELS`). Raises
     ValueError for unknown names (listing the valid ones) and
     :class:`zfhelpers.models.weights.WeightsUnavailable` when the weights cannot be had here —
-    never returns random weights."""
+    never returns random weights, unless the paper dry run asked for them explicitly
+    (:data:`STAND_IN_ENV`; paper models only, labelled on every figure)."""
     name = resolve_name(name, profile, task)
     spec = SPECS[name]
+    if spec.profile == "paper" and stand_in() == "random":
+        return _random_stand_in(name, spec)
     path = _weights.ensure(spec.weights, download=download)
     model = spec.build()
     if name == "vgg16_hed":

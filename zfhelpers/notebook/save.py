@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..checks import InputError
 from ..io import atomic_write
-from ..paths import figures_dir
+from ..paths import STAND_IN_ENV, figures_dir
 
 NAME_RE = re.compile(r"^\d{2}_[a-z0-9][a-z0-9_\-]*$")
 FORMATS = ("png", "pdf")
@@ -93,6 +93,11 @@ def save_figure(
         raise ValueError("save_figure needs non-empty model= and data= (every figure says what made it)")
     check_dpi(fig, dpi)
 
+    if os.environ.get(STAND_IN_ENV):
+        # The paper dry run: no figure of it may pass for a result.
+        fig.text(0.5, 1.0, "DRY RUN: random-weight stand-ins of the paper's models; shows nothing about the papers",
+                 ha="center", va="bottom", fontsize=10, weight="bold", color="white",
+                 bbox={"facecolor": "crimson", "edgecolor": "none", "pad": 4})  # fmt: skip
     if stamp:
         # Just below the figure's bottom edge; bbox_inches="tight" grows the canvas to include it,
         # so it never overlaps tick labels.
