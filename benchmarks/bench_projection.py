@@ -63,12 +63,44 @@ def main() -> None:
     for layer in args.layers:
         for rule in ("deconvnet", "guided"):
             compare(lm, peer, x, layer, rule, channels, args.batch_size)
+    few_units(lm, peer, args.quick)
+
+
+def few_units(lm, peer, quick: bool) -> None:
+    """The explorer's case: one photo-sized image, one or two units per call (ZF Fig. 1 style)."""
+    x = sample_batch(lm.preprocess, 1, 160)
+    x = torch.nn.functional.interpolate(x, size=(160, 200), mode="bilinear", align_corners=False)
+    layers = ["relu3_3", "relu4_3"] if quick else ["relu2_2", "relu3_3", "relu4_3", "relu5_3"]
+    print("# few units: 1 image 160x200, vgg16_hed; goal 2x Captum per call")
+    print(f"{'layer':8} {'units':>5} {'rule':10} {'zfhelpers s':>12} {'captum s':>10} {'ratio':>7}  max rel. diff")
+    for layer in layers:
+        for k in (1, 2):
+            for rule in ("deconvnet", "guided"):
+                compare_few(lm, peer, x, layer, list(range(3, 3 + k)), rule)
+
+
+def compare_few(lm, peer, x, layer, chans, rule) -> None:
+    def ours_call():
+        return unit_projection(lm, x, layer=layer, channels=chans, rule=rule)
+
+    ours_call()  # warm-up
+    t_ours, ours = timed(ours_call, repeat=3)
+    module = peer.get_submodule(lm.layers[layer])
+    t_peer, theirs = timed(lambda: captum_maps(peer, module, x, chans, ours.positions, rule), repeat=3)
+    scaled = ours.maps / ours.values.clamp_min(1e-12)[..., None, None, None]
+    err = float((scaled - theirs).abs().amax() / theirs.abs().amax().clamp_min(1e-12))
+    assert err < 1e-4, f"maps disagree: {err}"
+    k = len(chans)
+    print(f"{layer:8} {k:5d} {rule:10} {t_ours:12.3f} {t_peer:10.3f} {t_peer / t_ours:6.1f}x  {err:.1e}", flush=True)
+    result(f"projection_few_{layer}_{k}unit_{rule}_vs_captum", t_peer / t_ours, 2)
 
 
 def compare(lm, peer, x, layer, rule, channels, batch_size) -> None:
     peer_module = peer.get_submodule(lm.layers[layer])
     unit_projection(lm, x[:1], layer=layer, channels=[0], rule=rule)  # warm-up
-    t_ours, ours = timed(lambda: unit_projection(lm, x, layer=layer, channels=channels, rule=rule, batch_size=batch_size), repeat=2)
+    t_ours, ours = timed(
+        lambda: unit_projection(lm, x, layer=layer, channels=channels, rule=rule, batch_size=batch_size), repeat=2
+    )
     t_peer, theirs = timed(lambda: captum_maps(peer, peer_module, x, channels, ours.positions, rule))
     # ZF seeds the backward pass with the activation's value, Captum with 1.
     scaled = ours.maps / ours.values.clamp_min(1e-12)[..., None, None, None]

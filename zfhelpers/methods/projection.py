@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import checks
-from ..models.capture import capture, eval_mode
+from ..models.capture import capture, capture_detached, eval_mode
 from ..models.zoo import adapt
 from .receptive import for_layer
 from .rules import BackpropRules, check_rule
@@ -167,8 +167,9 @@ class Projector:
 
 
 def unit_projection(model, inputs: torch.Tensor, *, layer: str, channels, position="max",
-                    rule: str = "deconvnet", border: int = 0, ceiling: float | None = None, batch_size: int = 16,
-                    pack: bool = True, skip_lrn: bool | None = None) -> Projection:  # fmt: skip
+                    rule: str = "deconvnet", border: int = 0, ceiling: float | None = None,
+                    batch_size: int = 16, pack: bool = True, skip_lrn: bool | None = None,
+                    crop: bool | None = None) -> Projection:  # fmt: skip
     """Project single activations of ``layer`` to pixel space (ZF §2.1), batched.
 
     ``channels``: int, list or ``"topK"``; ``position``: ``"max"`` (each map's strongest unit),
@@ -176,9 +177,58 @@ def unit_projection(model, inputs: torch.Tensor, *, layer: str, channels, positi
     vmapped backward passes of ``batch_size`` seeds each; units whose receptive fields do not
     overlap share one seed (exact, see :func:`pack_units`). ``border`` keeps ``"max"`` that many
     cells from the map's edges (zero padding makes some nets fire hardest on the border);
-    ``ceiling`` defaults to the model's ReLU6 clip."""
-    projector = Projector(model, inputs, layer=layer, rule=rule, skip_lrn=skip_lrn)
+    ``ceiling`` defaults to the model's ReLU6 clip.
+
+    ``crop`` (default: when it pays): a few units whose receptive fields cover a small part of the
+    image are projected from a crop of the image around them (:func:`crop_box`), exactly: nothing
+    outside a unit's receptive field reaches it on the way up or receives signal on the way down."""
+    lm = adapt(model)
+    layer = lm.check_layer(layer)
+    x = checks.images(inputs, channels=None)
+    rf = for_layer(lm, layer)
+    if crop is not False and rf is not None and (crop or _crop_may_pay(rf, channels, x.shape[-2:])):
+        return _cropped_units(lm, x, layer, rf, channels, position, rule, border, ceiling, batch_size, pack, skip_lrn)
+    projector = Projector(lm, x, layer=layer, rule=rule, skip_lrn=skip_lrn)
     return projector.units(channels, position, border=border, ceiling=ceiling, batch_size=batch_size, pack=pack)
+
+
+#: Crop only when the units' receptive fields cover at most this share of the image.
+CROP_SHARE = 0.5
+
+
+def _crop_may_pay(rf, channels, hw) -> bool:
+    """Before any forward pass: can the crops of these units be small? (one field per channel)"""
+    k = 1 if isinstance(channels, int) else (len(channels) if isinstance(channels, list | tuple) else None)
+    return k is not None and k * rf.size[0] * rf.size[1] <= CROP_SHARE * hw[0] * hw[1]
+
+
+def crop_box(rf, positions: torch.Tensor, height: int, width: int) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the smallest crop holding the receptive fields of units ``positions``
+    (P×2) whose origin lies on the layer's grid (y0, x0 multiples of the field's jump), so that unit
+    (y, x) of the image is unit (y − y0/jump, x − x0/jump) of the crop with the same value."""
+    boxes = [rf.box(int(y), int(x), height, width) for y, x in positions.tolist()]
+    y0, y1 = min(b[0] for b in boxes), max(b[1] for b in boxes)
+    x0, x1 = min(b[2] for b in boxes), max(b[3] for b in boxes)
+    return y0 - y0 % rf.jump[0], y1, x0 - x0 % rf.jump[1], x1
+
+
+def _cropped_units(lm, x, layer, rf, channels, position, rule, border, ceiling, batch_size, pack, skip_lrn):
+    """:func:`unit_projection` image by image from crops (positions from one gradient-free pass)."""
+    acts = capture_detached(lm, x, [layer])[layer]
+    chans = resolve_channels(acts, channels)
+    ceiling = lm.spec.ceiling if ceiling is None else ceiling
+    pos = unit_positions(acts, chans, position, border, ceiling)
+    height, width = x.shape[-2:]
+    maps = x.new_zeros(len(chans), *x.shape)
+    n_idx = torch.arange(x.shape[0], device=acts.device)
+    values = torch.stack([acts[(n_idx, c, *pos[k].unbind(-1))] for k, c in enumerate(chans)])
+    for n in range(x.shape[0]):
+        y0, y1, x0, x1 = crop_box(rf, pos[:, n], height, width)
+        part = Projector(lm, x[n : n + 1, :, y0:y1, x0:x1], layer=layer, rule=rule, skip_lrn=skip_lrn)
+        shift = torch.tensor([y0 // rf.jump[0], x0 // rf.jump[1]], device=pos.device)
+        sub = part.units(chans, pos[:, n : n + 1] - shift, ceiling=ceiling, batch_size=batch_size, pack=pack)
+        maps[:, n, :, y0:y1, x0:x1] = sub.maps[:, 0]
+    return Projection(maps, chans, pos, values, layer, rule)
 
 
 def channel_projection(model, inputs: torch.Tensor, *, layer: str, channels, rule: str = "gradient") -> torch.Tensor:
