@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -63,7 +65,7 @@ def test_idx_reader_round_trip(tmp_path):
     assert torch.equal(x, torch.from_numpy(imgs)) and y.tolist() == [3, 7]
     assert fashion.to_model_input(x).shape == (2, 3, 112, 112)
     with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
-        fashion.load("train", root=tmp_path)
+        fashion.load("train", root=tmp_path, download=False)
     with pytest.raises(ValueError, match="'train' or 'test'"):
         fashion.load("val", root=tmp_path)
 
@@ -102,3 +104,20 @@ def test_training_resumes_to_the_same_weights(tmp_path):
     for m in resumed["model"].modules():
         if isinstance(m, nn.Conv2d):
             assert (m.weight.pow(2).flatten(1).mean(1).sqrt() <= 0.1 + 1e-6).all()
+
+
+def test_fashion_mnist_without_debian_comes_through_torchvision(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    calls = []
+
+    class FakeFashion:
+        def __init__(self, root, train, download):
+            calls.append((Path(root), train, download))
+            self.data, self.targets = torch.zeros(3, 28, 28, dtype=torch.uint8), torch.tensor([0, 1, 2])
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", FakeFashion)
+    monkeypatch.setenv("ZFHELPERS_CACHE_DIR", str(tmp_path / "cache"))
+    x, y = _fashion.load("test", root=tmp_path / "no-debian")
+    assert x.shape == (3, 28, 28) and y.tolist() == [0, 1, 2]
+    assert calls == [(tmp_path / "cache" / "fashion-mnist", False, True)]

@@ -1,7 +1,7 @@
 """Fashion-MNIST, offline: the Debian package ``dataset-fashion-mnist`` ships the full set
 (60 000 + 10 000 images, MIT licence, Zalando) under /usr/share/datasets/fashion-mnist;
-``make setup`` installs it where apt is available. Users elsewhere can pass ``download=True`` to use
-torchvision's downloader instead."""
+``make setup`` installs it where apt is available. Elsewhere (macOS, Windows, JupyterHub) it comes
+through torchvision's downloader into the cache folder, once, where there is internet."""
 
 from __future__ import annotations
 
@@ -24,8 +24,15 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def load(split: str = "train", root: Path | None = None, download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images N×28×28 uint8, labels N int64) for ``split`` in {"train", "test"}."""
+def load(
+    split: str = "train", root: Path | None = None, download: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images N×28×28 uint8, labels N int64) for ``split`` in {"train", "test"}.
+
+    Looks in ``root`` (default: Debian's folder), then in torchvision's copy under the cache folder;
+    when neither has it and ``download`` is not False, fetches it with torchvision's downloader (macOS,
+    Windows, JupyterHub: anywhere with internet). Offline and without the Debian package the error says
+    what to install."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     root = Path(root) if root else DEBIAN_ROOT
@@ -33,17 +40,20 @@ def load(split: str = "train", root: Path | None = None, download: bool = False)
     images, labels = root / f"{prefix}-images-idx3-ubyte.gz", root / f"{prefix}-labels-idx1-ubyte.gz"
     if images.is_file() and labels.is_file():
         return torch.from_numpy(_read_idx(images).copy()), torch.from_numpy(_read_idx(labels).astype(np.int64))
-    if download:
-        from torchvision.datasets import FashionMNIST
+    from torchvision.datasets import FashionMNIST
 
-        from ..paths import cache_dir
+    from ..paths import cache_dir
 
-        ds = FashionMNIST(cache_dir() / "fashion-mnist", train=split == "train", download=True)
-        return ds.data.clone(), ds.targets.clone()
-    raise FileNotFoundError(
-        f"Fashion-MNIST not found in {root}. Install Debian's dataset-fashion-mnist "
-        "(`make setup` does, as root), or pass download=True on a machine with internet."
-    )
+    folder = cache_dir() / "fashion-mnist"
+    try:
+        ds = FashionMNIST(folder, train=split == "train", download=download is not False)
+    except (RuntimeError, OSError) as exc:  # offline: URLError is an OSError; not downloaded: RuntimeError
+        raise FileNotFoundError(
+            f"Fashion-MNIST not found in {root} nor in {folder}, and it could not be downloaded ({exc}). "
+            "Install Debian's dataset-fashion-mnist (`make setup` does, as root), or run once on a machine "
+            "with internet (torchvision downloads it into that cache folder)."
+        ) from exc
+    return ds.data.clone(), ds.targets.clone()
 
 
 def to_model_input(images: torch.Tensor, size: int = 112) -> torch.Tensor:

@@ -45,7 +45,7 @@ def load_scan_set(name: str, loaded, n: int | None = None, *, download: bool = F
         from . import fashion
 
         split = name.split("_")[1]
-        x, y = fashion.load(split, download=download)
+        x, y = fashion.load(split)  # Debian's copy, the cache, or torchvision's download
         size = loaded.preprocess.crop
         return ScanSet(name, x[:n], y[:n], lambda b: fashion.to_model_input(b, size),
                        f"Fashion-MNIST {split}, {len(x[:n])} images (Zalando, MIT)")  # fmt: skip
