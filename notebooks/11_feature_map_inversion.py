@@ -27,16 +27,16 @@
 # FMIs, for both photos, are one batch.
 
 # %% tags=["parameters"]
-profile = "offline"  # "offline" (VGG16-HED conv stack, edge-tuned) or "paper" (VGG19, ImageNet)
+profile = "offline"  # "offline" (VGG16-HED conv stack, edge-tuned) or "paper" (VGG19, ImageNet) {offline, paper}
 model = ""  # zoo model name; empty: the default model for task invert
-images = ["chelsea", "coffee"]  # content photos (data/images); the same filters are inverted on each
-size = None  # image side in px; None: the profile default (offline 48, paper 512 as the authors)
-layers = ["relu1_2", "relu3_2", "relu5_2"]  # the full preset runs relu1_2 ... relu5_2, the paper's rows
-n_filters = 5  # filters per layer: the first ones that fire on every photo (the paper shows 0-4)
-recipe = "modern"  # "modern" or "authors"
-steps = 25  # optimisation steps per inversion (the full preset uses more)
-seed = 0
-dpi = 100  # resolution of saved figures
+images = ["chelsea", "coffee"]  # content photos (data/images or paths); the same filters are inverted on each [2..4]
+size = None  # image side in px; None: the profile default (offline 48, paper 512 as the authors) [16..1024]
+layers = ["relu1_2", "relu3_2", "relu5_2"]  # layer names, first to last (full preset: relu1_2 ... relu5_2) [2..16]
+n_filters = 5  # filters per layer: the first ones that fire on every photo (the paper shows 0-4) [2..16]
+recipe = "modern"  # optimiser: Adam + TV prior, or the authors' SGD schedule {modern, authors}
+steps = 25  # optimisation steps per inversion (the full preset uses more) [1..2000]
+seed = 0  # start images and random draws [0..]
+dpi = 100  # resolution of saved figures [10..1200]
 interactive = True  # widget explorer (papermill sets False)
 
 # %%
@@ -73,11 +73,12 @@ _ = zfhelpers.course.check("11.fmi_psi", my_psi)
 # %% [markdown]
 # ## One batch per layer: plain inversions and FMIs on both photos
 # The filters are the first `n_filters` (index order) that fire somewhere on every photo — chosen
-# from the photos alone, before any inversion. An FMI **collapses** when its filter stays silent
-# everywhere on the image being optimised: its ReLU then passes no gradient, nothing pulls the
-# image towards that filter's texture, and the optimiser can only shrink the other channels
-# (`zfhelpers.inversion.fmi` explains the rule). Collapsed FMIs are counted, framed in red, and
-# kept in every measurement below.
+# from the photos alone, before any inversion. FMI asks filter k to carry the whole layer's energy,
+# so an inversion that reached k's texture makes k fire *more* than on the photo. An FMI is counted
+# as **collapsed** when k peaks *lower* on the result than on the photo: the optimiser has not
+# reached k's texture (with k silent everywhere its ReLU passes no gradient, and the optimiser can
+# only shrink the other channels; `zfhelpers.inversion.fmi` explains the rule). Collapsed FMIs are
+# counted, framed in red, and kept in every measurement below.
 
 # %%
 x = torch.cat([s.tensor for s in inv.photos.values()])
@@ -132,7 +133,7 @@ _ = zfhelpers.course.check("11.identify", my_identify)
 # %%
 claim, spec = claims.specificity_claim(study, paper_net=claims.paper_network(inv.model), seed=seed)
 run.claim(claim)
-fig = figures.specificity_figure(spec, tuple(inv.photos))
+fig = figures.specificity_figure(spec, tuple(inv.photos), {layer: s.filters for layer, s in study.items()})
 _ = run.save_figure(fig, f"11_fmi_specificity_{inv.model.name}", dpi=dpi, **stamp)
 
 # %% [markdown]

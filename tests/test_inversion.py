@@ -162,6 +162,27 @@ def test_authors_stopping_rule_is_per_image_and_resume_matches(tmp_path):
     assert torch.equal(resumed.images, whole.images) and torch.equal(resumed.steps, whole.steps)
 
 
+def test_a_stale_inversion_checkpoint_is_refused(tmp_path, capsys):
+    """A checkpoint written for other targets or other weights is not resumed: the run starts afresh
+    (same result as without checkpoint) and says why."""
+    lm = tiny_vgg()
+    x = torch.rand(1, 3, 24, 24) * 255 - 127
+    recipe = RECIPES["modern"].with_(max_steps=12)
+    with torch.no_grad():
+        code = capture_codes(lm, x, ["relu1_2"])["relu1_2"]
+    ck = tmp_path / "inv.pt"
+    invert_fn(lm, {"relu1_2": code}, recipe, image_shape=(24, 24), progress=False, checkpoint=ck, stop_after=5)
+    other = {"relu1_2": codes.feature_map(code, 0)}
+    fresh = invert_fn(lm, other, recipe, image_shape=(24, 24), progress=False)
+    got = invert_fn(lm, other, recipe, image_shape=(24, 24), progress=False, checkpoint=ck)
+    assert "objective" in capsys.readouterr().err
+    assert torch.equal(got.images, fresh.images) and torch.equal(got.steps, fresh.steps)
+    with torch.no_grad():  # same targets, changed weights: refused as well
+        next(lm.model.parameters()).mul_(1.01)
+    invert_fn(lm, other, recipe, image_shape=(24, 24), progress=False, checkpoint=ck)
+    assert "differs in: model" in capsys.readouterr().err
+
+
 def test_style_transfer_runs_both_methods_and_rejects_unknown_ones():
     lm = tiny_vgg()
     content, style = torch.rand(1, 3, 24, 24) * 255 - 127, torch.rand(1, 3, 20, 20) * 255 - 127

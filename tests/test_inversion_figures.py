@@ -31,7 +31,7 @@ def fake_fmi(layers=("relu1_2", "relu3_2", "relu5_2"), k=5, size=16) -> dict[str
         collapsed[1, k - 1] = depth == 1
         out[layer] = FMILayer(
             layer,
-            list(range(k)),
+            [2 * j for j in range(k)],  # filter indices, not positions
             ["a", "b"],
             torch.cat([plain, fmi], 1),
             torch.rand(2, k + 1),
@@ -87,9 +87,12 @@ def test_fmi_claims_and_figures(tmp_path, monkeypatch):
     values = claims.texture_values(study)
     for name, fig in {
         "11_grid": figures.fmi_grid(study, photos, title="t"),
-        "11_spec": figures.specificity_figure(sp, ("a", "b")),
+        "11_spec": figures.specificity_figure(sp, ("a", "b"), {layer: s.filters for layer, s in study.items()}),
         "11_depth": figures.texture_depth_figure(study, values),
     }.items():
+        if name == "11_spec":  # the matrices are labelled with the filters' indices, not 0…K−1
+            first = next(iter(study.values()))
+            assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [str(f) for f in first.filters]
         assert_footer_fits(fig, name, tmp_path)
 
 

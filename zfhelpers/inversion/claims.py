@@ -199,14 +199,15 @@ def depth_claims(study: dict[str, FMILayer], *, paper_net: bool, seed: int = 0) 
 
 
 def collapse_claims(study: dict[str, FMILayer]) -> list[Claim]:
-    """Per layer, how many FMIs collapsed (filter silent on its own FMI image, see :mod:`.fmi`)."""
+    """Per layer, how many FMIs collapsed (filter peaks lower on its FMI image than on the photo, see :mod:`.fmi`)."""
     out = []
     for layer, s in study.items():
         n, total = int(s.collapsed.sum()), s.collapsed.numel()
         out.append(
             Claim(
                 f"11.collapsed.{layer}",
-                f"FMIs at {layer} whose filter stays silent on the result (collapsed; kept in every measurement)",
+                f"FMIs at {layer} whose filter peaks lower on the result than on the photo "
+                "(collapsed: its texture not reached; kept in every measurement)",
                 float(n),
                 "not comparable",
                 "describes this run; the paper reports no failed inversions",

@@ -41,7 +41,7 @@ class FMILayer:
     display: torch.Tensor  # I×(1+K)×H×W×3 in [0, 1]; index 0 is the plain inversion
     error: torch.Tensor  # I×(1+K) relative code error ‖Φ(x*) − ψ‖ / ‖ψ‖
     share: torch.Tensor  # I×K ⟨Φ(x*), ψ⟩ / ‖ψ‖²: the part of the FMI target the image reproduces
-    collapsed: torch.Tensor  # I×K bool: filter silent everywhere on its FMI image (see module doc)
+    collapsed: torch.Tensor  # I×K bool: filter peaks lower on its FMI image than on the photo (module doc)
     fires_on_content: torch.Tensor  # I×K bool: the filter fires somewhere on the content photo
 
     @property

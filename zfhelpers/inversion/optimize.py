@@ -12,7 +12,9 @@ Two recipes (papers.md §3.1, §5.1):
 A batch holds independent problems (no batch statistics in these nets): each image has its own
 target and its own stopping step, and finished images leave the batch. Progress is shown with tqdm;
 with ``checkpoint`` the state is saved atomically every ``save_every`` steps and a killed run resumes
-from there with the same result."""
+from there with the same result. The checkpoint carries a fingerprint (:mod:`zfhelpers.fingerprint`)
+of the model's weights, the start images, the settings and the objective's targets; a checkpoint
+written by any other computation is refused with a message and the run starts afresh."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 
 from .. import checks
-from ..io import atomic_torch_save
+from .. import fingerprint as fp
 from ..models.capture import capture, eval_mode
 from ..models.zoo import adapt
 from ..progress import tqdm
@@ -131,10 +133,10 @@ class _State:
             torch.Generator().manual_seed(seed),
         )
 
-    def save(self, path: Path, key: str) -> None:
-        atomic_torch_save(
+    def save(self, path: Path, fingerprint: dict[str, str]) -> None:
+        fp.save_checkpoint(
+            path,
             {
-                "key": key,
                 "x": self.x.cpu(),
                 "buf1": self.buf1.cpu(),
                 "buf2": self.buf2.cpu(),
@@ -145,14 +147,15 @@ class _State:
                 "history": self.history,
                 "generator": self.generator.get_state(),
             },
-            path,
+            fingerprint,
         )
 
     @classmethod
-    def load(cls, path: Path, key: str, device) -> _State:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved["key"] != key:
-            raise ValueError(f"{path} belongs to another inversion; delete it or pick another path")
+    def load(cls, path: Path, fingerprint: dict[str, str], device) -> _State | None:
+        """The state saved at ``path`` if its fingerprint is ``fingerprint``; else None (said why)."""
+        saved = fp.load_checkpoint(path, fingerprint, what="inversion checkpoint")
+        if saved is None:
+            return None
         gen = torch.Generator()
         gen.set_state(saved["generator"])
         return cls(
@@ -226,15 +229,26 @@ def optimize(
     save_every: int = 50,
     stop_after: int | None = None,
     desc: str = "inversion",
+    objective: dict[str, torch.Tensor] | None = None,
 ) -> InversionResult:
     """Minimise ``loss_fn(codes, x, idx) -> (loss per image, metric per image)`` over the images,
     where ``idx`` are the batch indices still running (targets are sliced with it).
 
-    ``stop_after`` ends the call after that many steps, as a kill would (for tests)."""
+    ``objective``: the tensors that define ``loss_fn`` (targets), part of the checkpoint's
+    fingerprint with the model's weights, ``x0`` and the settings. ``stop_after`` ends the call after
+    that many steps, as a kill would (for tests)."""
     recipe, lm = get_recipe(recipe), adapt(model)
-    key = repr({"recipe": asdict(recipe), "shape": list(x0.shape), "layers": list(layers), "seed": seed})
-    resume = checkpoint is not None and Path(checkpoint).is_file()
-    st = _State.load(checkpoint, key, x0.device) if resume else _State.fresh(x0, seed)
+    st = None
+    if checkpoint is not None:
+        settings = {"recipe": asdict(recipe), "layers": list(layers), "seed": seed, "loss": loss_fn}
+        key = fp.fingerprint(
+            model=fp.model_digest(lm.model),
+            start=fp.tensor_digest(x0.detach().cpu()),
+            settings=fp.value_digest(settings),
+            objective=fp.value_digest({k: v.detach().cpu() for k, v in (objective or {}).items()}),
+        )
+        st = _State.load(checkpoint, key, x0.device)
+    st = st or _State.fresh(x0, seed)
     bar = tqdm(
         range(st.step, recipe.max_steps), desc=desc, disable=not progress, initial=st.step, total=recipe.max_steps
     )
@@ -308,6 +322,7 @@ def invert(
         checkpoint=checkpoint,
         stop_after=stop_after,
         desc=desc,
+        objective=targets,
     )
     codes = capture_codes(lm, result.images, layers)  # the final error, measured without jitter
     result.error = torch.stack([objectives.relative_error(codes[n], targets[n]) for n in layers]).mean(0)

@@ -41,7 +41,7 @@ def _image(ax, img, title: str = "", *, colour: str | None = None, fontsize: flo
 def fmi_grid(study: Mapping[str, FMILayer], photos: Mapping[str, np.ndarray], *, title: str = ""):
     """One block per layer: a row per photo with the photo, its plain inversion and the FMI of each
     filter — the same filters on every photo, so a column compares one filter across photos.
-    Collapsed FMIs (filter silent on the result) are framed in red."""
+    Collapsed FMIs (filter peaks lower on the result than on the photo) are framed in red."""
     first = next(iter(study.values()))
     n_img, k = first.fmi.shape[:2]
     fig = plt.figure(figsize=(PANEL * (k + 2) + 0.6, (PANEL + 0.28) * n_img * len(study) + 0.5), layout="constrained")
@@ -111,14 +111,23 @@ def texture_depth_figure(
     axes[0].scatter([], [], s=12, color=FMI_COLOUR, label="one FMI image (filter × photo)")
     axes[0].scatter([], [], s=16, facecolor="none", edgecolor=DEAD_COLOUR, label="collapsed FMI (included)")
     handles, labels_ = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels_, loc="outside upper center", ncol=4, fontsize=7, frameon=False,
-               title="FMI textures by depth, beside the plain inversion of the same layer", title_fontsize=10)
+    fig.legend(
+        handles,
+        labels_,
+        loc="outside upper center",
+        ncol=4,
+        fontsize=7,
+        frameon=False,
+        title="FMI textures by depth, beside the plain inversion of the same layer",
+        title_fontsize=10,
+    )
     return fig
 
 
-def specificity_figure(sp: texture.Specificity, names: tuple[str, str]):
+def specificity_figure(sp: texture.Specificity, names: tuple[str, str], filters: Mapping[str, list[int]] | None = None):
     """Per layer the texture distances between the filters' FMIs on the two photos (the diagonal,
-    outlined, is the same filter), then the accuracy against its permutation null."""
+    outlined, is the same filter), then the accuracy against its permutation null. ``filters``:
+    layer → the filter indices, for the tick labels (default: 0…K−1)."""
     layers = list(sp.distances)
     fig, axes = plt.subplots(1, len(layers) + 1, figsize=(2.1 * (len(layers) + 1) + 0.6, 2.9), layout="constrained")
     vmax = max(float(d[0].max()) for d in sp.distances.values())
@@ -129,8 +138,9 @@ def specificity_figure(sp: texture.Specificity, names: tuple[str, str]):
             ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="white", lw=1.5))
         ax.scatter(d.argmin(1), np.arange(len(d)), s=10, color="red", marker="o", lw=0)
         ax.set_title(f"{layer}: {sp.per_layer[layer]:.0%} identified", fontsize=8)
-        ax.set_xticks(range(len(d)))
-        ax.set_yticks(range(len(d)))
+        ticks = (filters or {}).get(layer, list(range(len(d))))
+        ax.set_xticks(range(len(d)), ticks)
+        ax.set_yticks(range(len(d)), ticks)
         ax.tick_params(labelsize=7)
         ax.set_xlabel(f"filter on {names[1]}", fontsize=7)
         ax.set_ylabel(f"filter on {names[0]}", fontsize=7)
