@@ -26,19 +26,19 @@
 # (`data/paintings/`, see data/README.md).
 
 # %% tags=["parameters"]
-profile = "offline"  # "offline" (VGG16-HED conv stack, edge-tuned) or "paper" (VGG19, ImageNet)
+profile = "offline"  # "offline" (VGG16-HED conv stack, edge-tuned) or "paper" (VGG19, ImageNet) {offline, paper}
 model = ""  # zoo model name; empty: the default model for task invert
 image = "chelsea"  # content photo (data/images)
-paintings = ["starry_night"]  # styles, from data/paintings (the full preset adds scream)
-size = None  # image side in px; None: the profile default (offline 48, paper 512 as the authors)
-rmci_layers = ["relu1_1", "relu3_1", "relu5_1"]  # the full preset runs relu1_1 ... relu5_1
-draws = 2  # random modifications per layer and variant
-style_layers = "paper"  # "paper" (relu1_1 ... relu5_1) or "release" (relu1_1 ... relu4_1)
-recipe = "modern"  # "modern" or "authors"
-steps = 30  # optimisation steps for RMCI
-style_steps = 100  # optimisation steps for PMCI and Gatys (enough for the Gatys Gram error to level off)
-seed = 0
-dpi = 100  # resolution of saved figures
+paintings = ["starry_night"]  # styles, from data/paintings (the full preset adds scream) {starry_night, scream} [1..2]
+size = None  # image side in px; None: the profile default (offline 48, paper 512 as the authors) [16..1024]
+rmci_layers = ["relu1_1", "relu3_1", "relu5_1"]  # layer names; the full preset runs relu1_1 ... relu5_1 [1..16]
+draws = 2  # random modifications per layer and variant [1..16]
+style_layers = "paper"  # "paper" (relu1_1 ... relu5_1) or "release" (relu1_1 ... relu4_1) {paper, release}
+recipe = "modern"  # optimiser: Adam + TV prior, or the authors' SGD schedule {modern, authors}
+steps = 30  # optimisation steps for RMCI [1..2000]
+style_steps = 100  # optimisation steps for PMCI and Gatys (enough for the Gatys Gram error to level off) [4..2000]
+seed = 0  # start images and random draws [0..]
+dpi = 100  # resolution of saved figures [10..1200]
 interactive = True  # widget explorer (papermill sets False)
 
 # %%
