@@ -12,7 +12,9 @@ Two recipes (papers.md §3.1, §5.1):
 A batch holds independent problems (no batch statistics in these nets): each image has its own
 target and its own stopping step, and finished images leave the batch. Progress is shown with tqdm;
 with ``checkpoint`` the state is saved atomically every ``save_every`` steps and a killed run resumes
-from there with the same result."""
+from there with the same result. The checkpoint carries a fingerprint (:mod:`zfhelpers.fingerprint`)
+of the model's weights, the start images, the settings and the objective's targets; a checkpoint
+written by any other computation is refused with a message and the run starts afresh."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 
 from .. import checks
-from ..io import atomic_torch_save
+from .. import fingerprint as fp
 from ..models.capture import capture, eval_mode
 from ..models.zoo import adapt
 from ..progress import tqdm
@@ -65,11 +67,11 @@ class Recipe:
 
 
 RECIPES = {
-    "authors": Recipe("authors", "sgd", lr=0.1, max_steps=1000, clip=10.0, weight_decay=5e-4, tol=0.005,
-                      denoise=0.2),
-    "modern": Recipe("modern", "adam", lr=8.0, max_steps=200, normalized=True, tv_weight=0.01, jitter=1,
-                     jitter_until=0.5),
-}  # fmt: skip
+    "authors": Recipe("authors", "sgd", lr=0.1, max_steps=1000, clip=10.0, weight_decay=5e-4, tol=0.005, denoise=0.2),
+    "modern": Recipe(
+        "modern", "adam", lr=8.0, max_steps=200, normalized=True, tv_weight=0.01, jitter=1, jitter_until=0.5
+    ),
+}
 
 
 def get_recipe(recipe: str | Recipe) -> Recipe:
@@ -119,24 +121,54 @@ class _State:
     def fresh(cls, x0: torch.Tensor, seed: int) -> _State:
         b = x0.shape[0]
         x = x0.detach().clone()
-        return cls(x, torch.zeros_like(x), torch.zeros_like(x), torch.ones(b, dtype=torch.bool),
-                   torch.zeros(b, dtype=torch.long), torch.full((b,), float("nan")), [], 0,
-                   torch.Generator().manual_seed(seed))  # fmt: skip
+        return cls(
+            x,
+            torch.zeros_like(x),
+            torch.zeros_like(x),
+            torch.ones(b, dtype=torch.bool),
+            torch.zeros(b, dtype=torch.long),
+            torch.full((b,), float("nan")),
+            [],
+            0,
+            torch.Generator().manual_seed(seed),
+        )
 
-    def save(self, path: Path, key: str) -> None:
-        atomic_torch_save({"key": key, "x": self.x.cpu(), "buf1": self.buf1.cpu(), "buf2": self.buf2.cpu(),
-                           "active": self.active, "steps": self.steps, "metric": self.metric, "step": self.step,
-                           "history": self.history, "generator": self.generator.get_state()}, path)  # fmt: skip
+    def save(self, path: Path, fingerprint: dict[str, str]) -> None:
+        fp.save_checkpoint(
+            path,
+            {
+                "x": self.x.cpu(),
+                "buf1": self.buf1.cpu(),
+                "buf2": self.buf2.cpu(),
+                "active": self.active,
+                "steps": self.steps,
+                "metric": self.metric,
+                "step": self.step,
+                "history": self.history,
+                "generator": self.generator.get_state(),
+            },
+            fingerprint,
+        )
 
     @classmethod
-    def load(cls, path: Path, key: str, device) -> _State:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved["key"] != key:
-            raise ValueError(f"{path} belongs to another inversion; delete it or pick another path")
+    def load(cls, path: Path, fingerprint: dict[str, str], device) -> _State | None:
+        """The state saved at ``path`` if its fingerprint is ``fingerprint``; else None (said why)."""
+        saved = fp.load_checkpoint(path, fingerprint, what="inversion checkpoint")
+        if saved is None:
+            return None
         gen = torch.Generator()
         gen.set_state(saved["generator"])
-        return cls(saved["x"].to(device), saved["buf1"].to(device), saved["buf2"].to(device), saved["active"],
-                   saved["steps"], saved["metric"], list(saved["history"]), saved["step"], gen)  # fmt: skip
+        return cls(
+            saved["x"].to(device),
+            saved["buf1"].to(device),
+            saved["buf2"].to(device),
+            saved["active"],
+            saved["steps"],
+            saved["metric"],
+            list(saved["history"]),
+            saved["step"],
+            gen,
+        )
 
 
 def _sgd_step(recipe: Recipe, t: int, prev, grad, st: _State, idx) -> torch.Tensor:
@@ -184,19 +216,42 @@ def _apply(recipe: Recipe, t: int, st: _State, idx, grad, metric) -> None:
             st.active[idx[(change < recipe.tol).cpu()]] = False
 
 
-def optimize(model, layers: Sequence[str], loss_fn: LossFn, x0: torch.Tensor, recipe: str | Recipe = "modern", *,
-             seed: int = 0, progress: bool = True, checkpoint: Path | None = None, save_every: int = 50,
-             stop_after: int | None = None, desc: str = "inversion") -> InversionResult:  # fmt: skip
+def optimize(
+    model,
+    layers: Sequence[str],
+    loss_fn: LossFn,
+    x0: torch.Tensor,
+    recipe: str | Recipe = "modern",
+    *,
+    seed: int = 0,
+    progress: bool = True,
+    checkpoint: Path | None = None,
+    save_every: int = 50,
+    stop_after: int | None = None,
+    desc: str = "inversion",
+    objective: dict[str, torch.Tensor] | None = None,
+) -> InversionResult:
     """Minimise ``loss_fn(codes, x, idx) -> (loss per image, metric per image)`` over the images,
     where ``idx`` are the batch indices still running (targets are sliced with it).
 
-    ``stop_after`` ends the call after that many steps, as a kill would (for tests)."""
+    ``objective``: the tensors that define ``loss_fn`` (targets), part of the checkpoint's
+    fingerprint with the model's weights, ``x0`` and the settings. ``stop_after`` ends the call after
+    that many steps, as a kill would (for tests)."""
     recipe, lm = get_recipe(recipe), adapt(model)
-    key = repr({"recipe": asdict(recipe), "shape": list(x0.shape), "layers": list(layers), "seed": seed})
-    resume = checkpoint is not None and Path(checkpoint).is_file()
-    st = _State.load(checkpoint, key, x0.device) if resume else _State.fresh(x0, seed)
-    bar = tqdm(range(st.step, recipe.max_steps), desc=desc, disable=not progress, initial=st.step,
-               total=recipe.max_steps)  # fmt: skip
+    st = None
+    if checkpoint is not None:
+        settings = {"recipe": asdict(recipe), "layers": list(layers), "seed": seed, "loss": loss_fn}
+        key = fp.fingerprint(
+            model=fp.model_digest(lm.model),
+            start=fp.tensor_digest(x0.detach().cpu()),
+            settings=fp.value_digest(settings),
+            objective=fp.value_digest({k: v.detach().cpu() for k, v in (objective or {}).items()}),
+        )
+        st = _State.load(checkpoint, key, x0.device)
+    st = st or _State.fresh(x0, seed)
+    bar = tqdm(
+        range(st.step, recipe.max_steps), desc=desc, disable=not progress, initial=st.step, total=recipe.max_steps
+    )
     with eval_mode(lm.model):
         for t in bar:
             if not st.active.any():
@@ -226,10 +281,19 @@ def finish(result: InversionResult, preprocess) -> InversionResult:
     return result
 
 
-def invert(model, targets: dict[str, torch.Tensor], recipe: str | Recipe = "modern", *, x0: torch.Tensor | None = None,
-           image_shape: tuple[int, int] | None = None, seed: int = 0, progress: bool = True,
-           checkpoint: Path | None = None, stop_after: int | None = None,
-           desc: str = "inversion") -> InversionResult:  # fmt: skip
+def invert(
+    model,
+    targets: dict[str, torch.Tensor],
+    recipe: str | Recipe = "modern",
+    *,
+    x0: torch.Tensor | None = None,
+    image_shape: tuple[int, int] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    checkpoint: Path | None = None,
+    stop_after: int | None = None,
+    desc: str = "inversion",
+) -> InversionResult:
     """Code inversion: images whose codes at ``targets``' layers match the targets (B×C×H×W each;
     several layers are summed). ``x0`` defaults to the authors' U(−0.1, 0.1) start of
     ``image_shape``. ``model`` is a LoadedModel (its preprocess turns results into images)."""
@@ -247,11 +311,33 @@ def invert(model, targets: dict[str, torch.Tensor], recipe: str | Recipe = "mode
         err = torch.stack([objectives.relative_error(codes[name], targets[name][idx]) for name in layers]).mean(0)
         return loss, err
 
-    result = optimize(lm, layers, loss_fn, x0, recipe, seed=seed, progress=progress, checkpoint=checkpoint,
-                      stop_after=stop_after, desc=desc)  # fmt: skip
+    result = optimize(
+        lm,
+        layers,
+        loss_fn,
+        x0,
+        recipe,
+        seed=seed,
+        progress=progress,
+        checkpoint=checkpoint,
+        stop_after=stop_after,
+        desc=desc,
+        objective=targets,
+    )
     codes = capture_codes(lm, result.images, layers)  # the final error, measured without jitter
     result.error = torch.stack([objectives.relative_error(codes[n], targets[n]) for n in layers]).mean(0)
     return finish(result, lm.preprocess)
+
+
+def digest(*tensors: torch.Tensor) -> str:
+    """Short hash of tensors' values, for checkpoint names: a resumed run must belong to the same
+    images and targets, not only to the same recipe and shape."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:10]
 
 
 def capture_codes(model, images: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -261,21 +347,49 @@ def capture_codes(model, images: torch.Tensor, layers: Sequence[str]) -> dict[st
     return capture_detached(model, images, list(layers))
 
 
-def invert_code(model, inputs: torch.Tensor, *, layer: str, mode: str = "none", channels=0, draws: int = 1,
-                recipe: str | Recipe = "modern", seed: int = 0, style: torch.Tensor | None = None,
-                progress: bool = True, checkpoint: Path | None = None) -> InversionResult:  # fmt: skip
+def invert_code(
+    model,
+    inputs: torch.Tensor,
+    *,
+    layer: str,
+    mode: str = "none",
+    channels=0,
+    draws: int = 1,
+    variant: str = "paper",
+    recipe: str | Recipe = "modern",
+    seed: int = 0,
+    style: torch.Tensor | None = None,
+    progress: bool = True,
+    checkpoint: Path | None = None,
+) -> InversionResult:
     """One call for the paper's modes on one image (1×3×H×W, model input):
 
     * ``none`` — plain code inversion;
     * ``feature_map`` — FMI, one inversion per entry of ``channels``, all in one batch;
-    * ``random`` — RMCI, ``draws`` random modifications in one batch (seeded);
+    * ``random`` — RMCI, ``draws`` random modifications in one batch (seeded), ``variant``
+      ``"paper"`` (on/off states kept) or ``"release"`` (the authors' N(3, 1000²) rates);
     * ``purposeful`` — the non-optimised purposeful mode with ``style`` (1×3×h×w)."""
     lm = adapt(model)
     x = checks.images(inputs, single=True)
     checks.choice(mode, _codes.MODES, name="code modification")
     code = capture_codes(lm, x, [layer])[layer]
     style_code = capture_codes(lm, checks.images(style, name="style"), [layer])[layer] if style is not None else None
-    target = _codes.modify(code, mode, channels=channels, draws=draws, generator=torch.Generator().manual_seed(seed),
-                           style=style_code)  # fmt: skip
-    return invert(lm, {layer: target}, recipe, image_shape=tuple(x.shape[-2:]), seed=seed, progress=progress,
-                  checkpoint=checkpoint, desc=f"{mode} {layer}")  # fmt: skip
+    target = _codes.modify(
+        code,
+        mode,
+        channels=channels,
+        draws=draws,
+        generator=torch.Generator().manual_seed(seed),
+        style=style_code,
+        variant=variant,
+    )
+    return invert(
+        lm,
+        {layer: target},
+        recipe,
+        image_shape=tuple(x.shape[-2:]),
+        seed=seed,
+        progress=progress,
+        checkpoint=checkpoint,
+        desc=f"{mode} {layer}",
+    )

@@ -66,6 +66,22 @@ def check_dpi(fig, dpi) -> float:
     return float(dpi)
 
 
+def _stamp(fig, text: str) -> None:
+    """The provenance line just below the figure's bottom edge (bbox_inches="tight" grows the
+    canvas to include it, so it never overlaps tick labels), wrapped to the figure's width: a line
+    wider than the figure would widen the saved image and leave a blank margin beside the plots."""
+    import textwrap
+
+    label = fig.text(0.995, -0.03, text, ha="right", va="top", fontsize=6.5, color="0.35")
+    get_renderer = getattr(fig.canvas, "get_renderer", None)
+    if get_renderer is None:
+        return
+    width = label.get_window_extent(get_renderer()).width
+    available = 0.98 * fig.get_figwidth() * fig.dpi
+    if width > available:
+        label.set_text("\n".join(textwrap.wrap(text, max(20, int(len(text) * available / width)))))
+
+
 def save_figure(
     fig,
     name: str,
@@ -99,10 +115,7 @@ def save_figure(
                  ha="center", va="bottom", fontsize=10, weight="bold", color="white",
                  bbox={"facecolor": "crimson", "edgecolor": "none", "pad": 4})  # fmt: skip
     if stamp:
-        # Just below the figure's bottom edge; bbox_inches="tight" grows the canvas to include it,
-        # so it never overlaps tick labels.
-        fig.text(0.995, -0.03, f"model: {model}  |  data: {data}", ha="right", va="top",
-                 fontsize=6.5, color="0.35")  # fmt: skip
+        _stamp(fig, f"model: {model}  |  data: {data}")
     description = json.dumps({"model": model, "data": data, "params": params or {}}, sort_keys=True,
                              default=str)  # fmt: skip
     out = output_dir()
