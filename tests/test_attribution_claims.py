@@ -284,3 +284,20 @@ def test_occlusion_and_correspondence_figures_draw(mobilenet):
     legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
     assert any("chance" in t.get_text() for legend in legends for t in legend.get_texts())
     plt.close(fig)
+
+
+def test_explorers_draw_their_opening_view(mobilenet):
+    """Each explorer renders on construction without an error (the live widgets are not stored)."""
+    from zfhelpers.data.images import load_batch
+    from zfhelpers.notebook import cam_figures, invariance_figures, occlusion_figures
+
+    x, samples = load_batch(["chelsea", "coffee"], mobilenet.preprocess)
+    explorers = [
+        invariance_figures.invariance_explorer(mobilenet, x, samples, [285, 967]),
+        cam_figures.cam_explorer(mobilenet, x, samples, layer="head"),
+        occlusion_figures.occlusion_explorer(mobilenet, ["coffee"], size=112, stride=56, fill=0.0, layer="head"),
+    ]
+    for ex in explorers:
+        assert ex.error is None and ex.image.value[:2] == b"\xff\xd8"  # a JPEG
+    explorers[0].controls["kind"].value = "scale"
+    assert explorers[0].error is None

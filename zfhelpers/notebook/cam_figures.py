@@ -21,7 +21,7 @@ COLOURS = {"gradcam": "#1f77b4", "gradcampp": "#ff7f0e", "guided_gradcam": "#2ca
 def _guided(ax, guided: torch.Tensor) -> None:
     """Guided Grad-CAM as |signal| summed over colour, grey = none (robust 99.5 % scaling)."""
     g = guided.abs().sum(0)
-    ax.imshow(g / max(float(torch.quantile(g.flatten(), 0.995)), 1e-12), cmap="gray", vmin=0, vmax=1)
+    ax.imshow((g / max(float(torch.quantile(g.flatten(), 0.995)), 1e-12)).numpy(), cmap="gray", vmin=0, vmax=1)
     ax.axis("off")
 
 
