@@ -60,7 +60,18 @@ def indices(values, size: int, *, name: str) -> list[int]:
     return out
 
 
+def nonempty(values, *, name: str, hint: str = "") -> list:
+    """A non-empty list or tuple (not a string, which would be taken letter by letter)."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | range):
+        raise InputError(f"{name} must be a list, got {type(values).__name__} {values!r}"
+                         + (f"; {hint}" if hint else ""))  # fmt: skip
+    if len(values) == 0:
+        raise InputError(f"{name} is empty" + (f"; {hint}" if hint else ""))
+    return list(values)
+
+
 def positive_int(value, *, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """An integer (no bool, no float) in ``minimum..maximum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
     if value < minimum or (maximum is not None and value > maximum):
@@ -70,6 +81,7 @@ def positive_int(value, *, name: str, minimum: int = 1, maximum: int | None = No
 
 
 def choice(value, valid: Sequence[str], *, name: str) -> str:
+    """One of ``valid``; the error lists them."""
     if value not in valid:
         raise InputError(f"unknown {name} {value!r}; valid: {', '.join(map(str, valid))}")
     return value

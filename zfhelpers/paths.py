@@ -48,3 +48,8 @@ def hub_checkpoints_dir() -> Path:
     import torch
 
     return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+#: Set by ``python -m zfhelpers figures --preset NAME`` for the notebooks it runs; unset means the
+#: notebook's own defaults (the "quick" preset nbval replays).
+PRESET_ENV = "ZFHELPERS_PRESET"

@@ -20,6 +20,7 @@ from ..data.display import crop, projection_rgb
 from ..methods.projection import unit_projection
 from ..methods.receptive import for_layer
 from .scan import TopK
+from .scan_result import load_scan_result  # noqa: F401  (folder scans: top-k + image paths)
 
 
 @dataclass
@@ -39,10 +40,14 @@ class TopProjections:
 def project_topk(loaded, top: TopK, channels: Sequence[int], inputs: torch.Tensor, *,
                  prepare: Callable[[torch.Tensor], torch.Tensor] | None = None, rule: str = "deconvnet",
                  grey: bool = False) -> TopProjections:  # fmt: skip
-    """Project the scan's winners of ``channels`` (``inputs`` is the scanned dataset).
+    """Project the scan's winners of ``channels`` (``inputs`` is the scanned dataset: a tensor, or
+    the :class:`zfhelpers.data.folders.ImageFiles` of a folder scan, e.g. ``load_scan_result(path).images``,
+    whose own normalisation is the default ``prepare``).
 
     ``grey=True`` shows the channel sum of each projection (for grey images replicated to RGB,
     only that sum acts on the data)."""
+    if prepare is None and hasattr(inputs, "to_model_input"):
+        prepare = inputs.to_model_input
     rf = for_layer(loaded, top.layer)
     if rf is None:
         raise ValueError(f"{loaded.name}:{top.layer} is not in a plain conv stack; receptive fields unknown")

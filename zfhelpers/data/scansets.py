@@ -5,12 +5,16 @@ needed, so a scan streams the set without holding it normalised in memory.
 
 * ``fashion_test`` / ``fashion_train`` — Fashion-MNIST (offline, Debian), for the twins;
 * ``imagenette_val`` — torchvision's Imagenette (10 ImageNet classes), downloaded on machines with
-  internet (paper profile), resized and centre-cropped to the model's input once."""
+  internet (paper profile), resized and centre-cropped to the model's input once;
+* any image folder (e.g. ImageNet val in class folders, ZF's own setting): :func:`load_folder_set`,
+  or a folder path as ``name``. Its ``images`` are an :class:`zfhelpers.data.folders.ImageFiles`, decoded
+  on demand, which ``scan_topk`` streams through DataLoader workers (docs/scanning.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -22,7 +26,7 @@ NAMES = ("fashion_test", "fashion_train", "imagenette_val")
 @dataclass
 class ScanSet:
     name: str
-    images: torch.Tensor  # N×… uint8
+    images: torch.Tensor  # N×… uint8, or an ImageFiles (folder sets) that decodes on demand
     labels: torch.Tensor
     prepare: Callable[[torch.Tensor], torch.Tensor]
     description: str
@@ -34,7 +38,9 @@ class ScanSet:
 def load_scan_set(name: str, loaded, n: int | None = None, *, download: bool = False) -> ScanSet:
     """The first ``n`` images of set ``name``, prepared for ``loaded`` (a zoo or twin model)."""
     if name not in NAMES:
-        raise ValueError(f"unknown scan set {name!r}; valid: {', '.join(NAMES)}")
+        if isinstance(name, str | Path) and Path(name).is_dir():
+            return load_folder_set(name, loaded, n)
+        raise ValueError(f"unknown scan set {name!r}; valid: {', '.join(NAMES)}, or the path of an image folder")
     if name.startswith("fashion"):
         from . import fashion
 
@@ -57,3 +63,20 @@ def load_scan_set(name: str, loaded, n: int | None = None, *, download: bool = F
         labels.append(label)
     return ScanSet(name, torch.stack(images), torch.tensor(labels),
                    lambda b: pre.normalize(b.float() / 255), f"Imagenette val, {count} images")  # fmt: skip
+
+
+def load_folder_set(root: str | Path, loaded, n: int | None = None) -> ScanSet:
+    """The images under folder ``root`` (class sub-folders or flat), ``n`` of them evenly spread
+    over the sorted list, decoded at ``loaded``'s input size when a scan or projection needs them.
+    Labels are the index of each image's top-level folder among the sorted folder names (−1 for
+    images directly under ``root``), as torchvision's ``ImageFolder`` numbers classes."""
+    from .folders import ImageFiles
+
+    files = ImageFiles(root, loaded.preprocess)
+    if n is not None:
+        files = files.subset(n)
+    tops = [p.split("/", 1)[0] if "/" in p else None for p in files.relpaths()]
+    classes = {c: i for i, c in enumerate(sorted({t for t in tops if t is not None}))}
+    labels = torch.tensor([classes[t] if t is not None else -1 for t in tops], dtype=torch.long)
+    return ScanSet(f"folder_{files.root.name}", files, labels, files.to_model_input,
+                   f"{files.root.name} ({files.root}), {len(files)} images, {len(classes)} class folders")  # fmt: skip

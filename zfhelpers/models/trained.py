@@ -103,7 +103,11 @@ def export(variant: str, work_dir: Path | None = None, out_dir: Path | None = No
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     written, files = [], {}
     for epoch in EXPORTED_EPOCHS[variant]:
-        state = torch.load(work_dir / f"{cfg.arch}_epoch{epoch:03d}.pt", map_location="cpu", weights_only=True)
+        path = work_dir / f"{cfg.arch}_epoch{epoch:03d}.pt"
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != last.get("fingerprint"):  # left by an earlier run with other settings
+            raise RuntimeError(f"{path} belongs to another training run than {cfg.arch}_last.pt; rerun "
+                               f"`python -m zfhelpers train-twins {variant}` (it starts afresh)")  # fmt: skip
         features = {k: v.half() for k, v in state["model"].items() if k.startswith("features.")}
         path = atomic_torch_save(features, out_dir / f"{variant}_epoch{epoch:03d}.pt")
         files[str(epoch)] = {"file": path.name, "sha256": _sha256(path)}
@@ -113,9 +117,11 @@ def export(variant: str, work_dir: Path | None = None, out_dir: Path | None = No
         "config": json.loads(last["config"]),
         "history": json.loads(last["history"]),
         "epochs": files,
-        "data": (f"procedural critters (zfhelpers.data.critters), {CRITTERS_TRAIN} training / {CRITTERS_TEST} test images"
-                 if variant == "parts_vgg" else
-                 f"Fashion-MNIST (Zalando, MIT), first {cfg.train_subset} training images; test: all 10 000"),
+        "data": (
+            f"procedural critters (zfhelpers.data.critters), {CRITTERS_TRAIN} training / {CRITTERS_TEST} test images"
+            if variant == "parts_vgg"
+            else f"Fashion-MNIST (Zalando, MIT), first {cfg.train_subset} training images; test: all 10 000"
+        ),
     }
     atomic_write(manifest_path, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=1) + "\n"))
     return written
@@ -152,7 +158,9 @@ def load_twin(variant: str = "zf", epoch: int | None = None):
     path = twins_dir() / entry["file"]
     digest = _sha256(path)
     if digest != entry["sha256"]:
-        raise ValueError(f"{path}: sha256 {digest} does not match the manifest ({entry['sha256']})")
+        raise ValueError(f"{path}: sha256 {digest} does not match the manifest ({entry['sha256']}); the file is "
+                         f"corrupt or was changed: restore it (git checkout -- {path}) or regenerate the twins "
+                         f"(python -m zfhelpers train-twins {variant})")  # fmt: skip
     state = torch.load(path, map_location="cpu", weights_only=True)
     model = FeatureStack(make_twin(VARIANTS[variant].arch).features)  # conv stack only: all figures need
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
@@ -168,7 +176,8 @@ def load_twin(variant: str = "zf", epoch: int | None = None):
         preprocess=Preprocess(resize=INPUT_SIZE, crop=INPUT_SIZE, mean=mean, std=std),
         classifier=False,
         roles=Roles(layer1="relu1_1", layer5="relu4_2", showcase=GRAPH_LAYERS) if parts else Roles(
-            layer1="relu1", layer5="relu5", layer5_vector="pool5", showcase=("relu1", "relu2", "relu3", "relu4", "relu5")),
+            layer1="relu1", layer5="relu5", layer5_vector="pool5",
+            showcase=("relu1", "relu2", "relu3", "relu4", "relu5")),
     )  # fmt: skip
     return LoadedModel(
         name=spec.name, model=model, layers=spec.layer_table(model), preprocess=spec.preprocess,

@@ -15,12 +15,14 @@ Scaled: epochs (ZF: 70) and the checkpoint schedule (ZF Fig. 4 shows epochs 1, 2
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..fingerprint import model_digest, params_digest, tensor_digest
 from ..io import atomic_torch_save
 from ..progress import tqdm
 from .twins import make_twin, renormalize_filters
@@ -70,17 +72,58 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / len(x)
 
 
-def train(cfg: TrainConfig, out_dir: Path, train_data, test_data, *, progress: bool = True,
-          stop_after: int | None = None, prepare=None) -> dict:
+def run_fingerprint(config: dict, model: nn.Module, train_data, test_data, prepare=None) -> str:
+    """What determines a training run's result: every configuration value, the initial weights
+    (architecture and initialisation code included), both data sets and the input mapping."""
+    name = None if prepare is None else f"{prepare.__module__}.{getattr(prepare, '__qualname__', repr(prepare))}"
+    return params_digest(config=config, init=model_digest(model), prepare=name,
+                         train=[tensor_digest(t) for t in train_data],
+                         test=[tensor_digest(t) for t in test_data])  # fmt: skip
+
+
+def resumable_state(last: Path, fingerprint: str) -> dict | None:
+    """The checkpoint ``last`` if it was written by a run with this fingerprint, else None — with a
+    message on stderr when a checkpoint is there but belongs to another run (never silently reused)."""
+    if not last.is_file():
+        return None
+    try:
+        state = torch.load(last, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unreadable (truncated by a full disk, another format): start afresh
+        print(f"{last}: unreadable checkpoint ({type(exc).__name__}: {exc}); training starts afresh", file=sys.stderr)
+        return None
+    found = state.get("fingerprint") if isinstance(state, dict) else None
+    if found == fingerprint:
+        return state
+    why = (
+        "has no fingerprint (written by an older version)"
+        if found is None
+        else (f"was written for other settings or data (fingerprint {found[:12]}, this run {fingerprint[:12]})")
+    )
+    print(f"{last} {why}; training starts afresh and will overwrite it", file=sys.stderr)
+    return None
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: Path,
+    train_data,
+    test_data,
+    *,
+    progress: bool = True,
+    stop_after: int | None = None,
+    prepare=None,
+) -> dict:
     """Train (or resume) and write ``{arch}_epoch{E:03d}.pt`` at the schedule's epochs plus a
     ``{arch}_last.pt`` after every epoch. ``*_data`` are (inputs, labels); ``prepare`` maps a batch
     of inputs to model-ready tensors on the fly (e.g. :func:`zfhelpers.data.fashion.to_model_input`, so
     that 60 000 upsampled images never sit in memory at once).
 
-    Resuming: if ``{arch}_last.pt`` exists with the same configuration, training continues after
-    its epoch with the same optimiser state and RNG state, so a killed run loses at most the epoch
-    in progress and ends with the same weights as an uninterrupted one. ``stop_after`` ends this
-    call after that epoch, as a kill would (for tests and for splitting long runs)."""
+    Resuming: if ``{arch}_last.pt`` exists with the same fingerprint (:func:`run_fingerprint`: the
+    configuration, the initial weights, the training and test data and ``prepare``), training
+    continues after its epoch with the same optimiser state and RNG state, so a killed run loses at
+    most the epoch in progress and ends with the same weights as an uninterrupted one. A checkpoint
+    with another fingerprint is never reused: training starts afresh and says why. ``stop_after``
+    ends this call after that epoch, as a kill would (for tests and for splitting long runs)."""
     out_dir = Path(out_dir)
     last = out_dir / f"{cfg.arch}_last.pt"
     key = {k: v for k, v in asdict(cfg).items() if k != "history"}
@@ -90,18 +133,17 @@ def train(cfg: TrainConfig, out_dir: Path, train_data, test_data, *, progress: b
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     start, history = 1, []
     generator = torch.Generator().manual_seed(cfg.seed)
-    if last.is_file():
-        state = torch.load(last, map_location="cpu", weights_only=True)
-        if json.loads(state["config"]) != json.loads(json.dumps(key)):
-            raise ValueError(f"{last} was written with another configuration; delete it or use another folder")
+    x_train, y_train = train_data
+    if cfg.train_subset:
+        x_train, y_train = x_train[: cfg.train_subset], y_train[: cfg.train_subset]
+    fp = run_fingerprint(key, model, (x_train, y_train), test_data, prepare)
+    state = resumable_state(last, fp)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         start, history = state["epoch"] + 1, json.loads(state["history"])
-    x_train, y_train = train_data
-    if cfg.train_subset:
-        x_train, y_train = x_train[: cfg.train_subset], y_train[: cfg.train_subset]
     loss_fn = nn.CrossEntropyLoss()
     for epoch in range(start, cfg.epochs + 1):
         model.train()
@@ -121,11 +163,12 @@ def train(cfg: TrainConfig, out_dir: Path, train_data, test_data, *, progress: b
         acc = evaluate(model, *test_data, prepare=prepare)
         history.append({"epoch": epoch, "loss": total / len(x_train), "test_accuracy": acc})
         if epoch in cfg.schedule or epoch == cfg.epochs:
-            atomic_torch_save({"model": model.state_dict(), "epoch": epoch, "config": json.dumps(key)},
-                         out_dir / f"{cfg.arch}_epoch{epoch:03d}.pt")  # fmt: skip
+            atomic_torch_save({"model": model.state_dict(), "epoch": epoch, "config": json.dumps(key),
+                               "fingerprint": fp}, out_dir / f"{cfg.arch}_epoch{epoch:03d}.pt")  # fmt: skip
         atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                      "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                      "config": json.dumps(key), "history": json.dumps(history)}, last)  # fmt: skip
+                           "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                           "config": json.dumps(key), "history": json.dumps(history), "fingerprint": fp},
+                          last)  # fmt: skip
         if stop_after is not None and epoch >= stop_after:
             break
     return {"model": model, "history": history}

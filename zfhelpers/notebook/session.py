@@ -3,7 +3,9 @@
 ``run = zfhelpers.notebook.start("07_occlusion", globals())`` right after the parameters cell;
 then ``run.save_figure(...)`` for every figure and ``run.claim(...)`` for every measured statement.
 The results file (:mod:`zfhelpers.claims.record`) is rewritten atomically after each claim, so a
-run that stops half-way leaves the claims it measured and nothing half-written."""
+run that stops half-way leaves the claims it measured and nothing half-written. Under
+``python -m zfhelpers figures`` both go to a staging folder (:func:`zfhelpers.notebook.save.output_dir`)
+that is published only when the notebook succeeds."""
 
 from __future__ import annotations
 
@@ -15,11 +17,9 @@ import numpy as np
 import torch
 
 from ..claims.record import Claim, Results
-from ..paths import figures_dir
+from ..paths import PRESET_ENV
 from . import save
 
-#: Set by ``python -m zfhelpers figures --preset NAME``; a notebook run on its defaults is "quick".
-PRESET_ENV = "ZFHELPERS_PRESET"
 _NOT_PARAMETERS = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 
 
@@ -56,7 +56,7 @@ class NotebookRun:
 
     @property
     def results_dir(self) -> Path:
-        return figures_dir() / "results"
+        return save.output_dir() / "results"
 
     def describe(self, *, model: str, data: str) -> None:
         """Name the model and data the results come from (stored in the results file)."""
