@@ -24,13 +24,13 @@
 
 # %% tags=["parameters"]
 profile = "offline"  # "offline" (MobileNetV2) or "paper" (AlexNet)
-model = ""  # zoo model; empty — the profile's classifier
-images = ["squirrel", "coffee", "camera"]  # photos with a class in labels.json and a box in objects.json
+model = ""  # zoo model; empty — the profile's classifier {"", mobilenet_v2, alexnet, vgg16, vgg19}
+images = ["squirrel", "coffee", "camera"]  # photos with a class in labels.json and a box in objects.json [1..6]
 composite = "chelsea|coffee"  # two photos side by side: the label-switch example
-size = 56  # occluder side (pixels of the 224×224 input)
-stride = 28  # occluder step (pixels)
-fill = 0.0  # occluder value in normalised units (0 is the dataset mean, mid grey)
-dpi = 100  # resolution of saved figures
+size = 56  # occluder side (pixels of the 224×224 input) [8..160]
+stride = 28  # occluder step (pixels) [4..112]
+fill = 0.0  # occluder value in normalised units (0 is the dataset mean, mid grey) [-3..3]
+dpi = 100  # resolution of saved figures [50..300]
 interactive = True  # widget explorer (papermill sets False)
 
 # %%
@@ -71,7 +71,7 @@ def my_occlusion(model, x, size, stride, fill, target):
 
 
 # %%
-zfhelpers.course.check("07.occlusion_loop", my_occlusion)
+_ = zfhelpers.course.check("07.occlusion_loop", my_occlusion)  # prints ✓, ✗ with a hint, or … not attempted
 
 # %% [markdown]
 # ## ZF Fig. 7 on three photos
@@ -94,7 +94,7 @@ def my_prediction():
 
 
 # %%
-zfhelpers.course.check("07.predict_switch", my_prediction)
+_ = zfhelpers.course.check("07.predict_switch", my_prediction)  # prints ✓, ✗ with a hint, or … not attempted
 
 # %% [markdown]
 # ## The label switch

@@ -26,13 +26,13 @@
 
 # %% tags=["parameters"]
 profile = "offline"  # "offline" (MobileNetV2) or "paper" (AlexNet)
-model = ""  # zoo model; empty — the profile's classifier
+model = ""  # zoo model; empty — the profile's classifier {"", mobilenet_v2, alexnet, vgg16, vgg19}
 annotations = ""  # JSON of your own images + part boxes (see correspondence.load_annotated_folder); empty — LFW
-random_draws = 5  # independent random occlusions per image (the random Δ of a pair is their mean)
-fill = 0.0  # occluder value in normalised units (0 is the dataset mean, mid grey)
-seed = 0  # seed of the random occlusions and of the statistics
-dpi = 100  # resolution of saved figures
-interactive = True  # unused — no explorer here (every notebook accepts it)
+random_draws = 5  # independent random occlusions per image (the random Δ of a pair is their mean) [1..100]
+fill = 0.0  # occluder value in normalised units (0 is the dataset mean, mid grey) [-3..3]
+seed = 0  # seed of the random occlusions and of the statistics [0..]
+dpi = 100  # resolution of saved figures [50..300]
+interactive = True  # widget explorer (papermill sets False)
 
 # %%
 from pathlib import Path
@@ -44,6 +44,7 @@ import zfhelpers.course
 from zfhelpers.analysis import correspondence
 from zfhelpers.claims import table
 from zfhelpers.notebook import correspondence_figures as figures
+from zfhelpers.notebook import widgets
 
 run = zfhelpers.notebook.start("08_correspondence", globals())
 lm = zfhelpers.load_model(model, profile, task="classify")
@@ -58,7 +59,7 @@ print(
 )
 
 # %% [markdown]
-# ## Exercise · Δ from sign vectors
+# ## Exercise 1 · Δ from sign vectors
 # **Task.** Write `my_delta(eps)`: `eps` is the n×D matrix of feature changes of n images. Return Δ,
 # the fraction of dimensions whose signs differ, averaged over the ordered pairs i ≠ j.
 #
@@ -73,7 +74,25 @@ def my_delta(eps):
 
 
 # %%
-zfhelpers.course.check("08.delta_from_signs", my_delta)
+_ = zfhelpers.course.check("08.delta_from_signs", my_delta)  # prints ✓, ✗ with a hint, or … not attempted
+
+# %% [markdown]
+# ## Exercise 2 · the chance line
+# **Task.** Write `my_chance(eps)`: the Δ expected if every image changed its signs independently,
+# each with its own frequencies p_i(−), p_i(0), p_i(+): the mean over the pairs i < j of
+# 1 − Σ_s p_i(s) p_j(s). This is the dotted line of the figure below.
+#
+# **Predict first:** for fair ±1 signs it is 0.5. Will it be above or below 0.5 when most features do
+# not change at all (sign 0 in both images)?
+
+
+# %%
+def my_chance(eps):
+    raise NotImplementedError  # your chance level here
+
+
+# %%
+_ = zfhelpers.course.check("08.independent_chance", my_chance)  # prints ✓, ✗ with a hint, or … not attempted
 
 # %% [markdown]
 # ## Table 1, measured
@@ -104,3 +123,11 @@ run.save_figure(
     params={"random_draws": random_draws, "seed": seed, "fill": fill},
 )
 plt.show()
+
+# %% [markdown]
+# ## Explore (interactive)
+# Part and layer: every image pair's Δ with the part occluded against the same pair's Δ under random
+# occlusion — the paired comparison the test makes, pair by pair.
+
+# %% tags=["nbval-ignore-output"]
+widgets.explore(interactive, lambda: figures.correspondence_explorer(result))

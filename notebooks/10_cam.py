@@ -23,12 +23,12 @@
 
 # %% tags=["parameters"]
 profile = "offline"  # "offline" (MobileNetV2) or "paper" (VGG16)
-model = ""  # zoo model; empty — the profile's model for class activation maps
-images = ["chelsea", "coffee", "rocket"]  # photos (data/images or paths); every ordered pair is a composite
-top_k = 2  # classes per photo in the first figure
+model = ""  # zoo model; empty — the profile's model for class activation maps {"", mobilenet_v2, alexnet, vgg16, vgg19}
+images = ["chelsea", "coffee", "rocket"]  # photos (data/images or paths); every ordered pair is a composite [2..6]
+top_k = 2  # classes per photo in the first figure [1..5]
 layer = ""  # conv layer for the maps; empty — the model's top conv layer (its layer5 role)
-cascade_depth = 3  # learnable layers re-initialised one by one, top down; 0 for all of them
-dpi = 100  # resolution of saved figures
+cascade_depth = 3  # learnable layers re-initialised one by one, top down; 0 for all of them [0..60]
+dpi = 100  # resolution of saved figures [50..300]
 interactive = True  # widget explorer (papermill sets False)
 
 # %%
@@ -70,7 +70,7 @@ def my_cam(acts, weight, target):
 
 
 # %%
-zfhelpers.course.check("10.cam_from_weights", my_cam)
+_ = zfhelpers.course.check("10.cam_from_weights", my_cam)  # prints ✓, ✗ with a hint, or … not attempted
 
 # %% [markdown]
 # ## Exercise 2 · Grad-CAM by hand
@@ -85,7 +85,7 @@ def my_gradcam(acts, grads):
 
 
 # %%
-zfhelpers.course.check("10.gradcam_by_hand", my_gradcam)
+_ = zfhelpers.course.check("10.gradcam_by_hand", my_gradcam)  # prints ✓, ✗ with a hint, or … not attempted
 
 # %% [markdown]
 # ## Top classes of each photo, every method
@@ -98,6 +98,8 @@ identity = cam_evidence.identity_claim(lm, x, target="top1", layer=layer)
 if identity is not None:
     run.claim(identity)
 identity_holds = identity is not None and identity.verdict == "reproduced"
+if identity is not None:  # a GAP → linear head: the identity must hold, else a method is wrong
+    assert identity_holds, identity.reason
 print("Grad-CAM = ReLU(CAM)/Z to float rounding:", identity_holds)
 
 # %%
@@ -144,7 +146,9 @@ trained = cam.gradcam(lm, x, target=top1, layer=layer).upsampled
 randomized = cam.random_model_baseline(lm, x, target=top1, layer=layer).upsampled
 edges = cam.sobel_baseline([s.display for s in samples])
 steps = cam_evidence.cascade(lm, x, target=top1, layer=layer, methods=methods, depth=cascade_depth)
-fig = figures.baselines_figure(samples, trained, randomized, edges, steps, lm)
+fig = figures.baselines_figure(
+    samples, trained, randomized, edges, steps, lm, classes=[lm.categories[int(t)] for t in top1]
+)
 run.save_figure(
     fig,
     f"10_cam_baselines_{lm.name}",
@@ -166,6 +170,15 @@ plt.show()
 for claim in cam_evidence.randomization_claims(lm, steps):
     run.claim(claim)
 print(table.text({"10": run.results}))
+
+# %% [markdown]
+# **Reading the table.** A method is evidence of what the classifier uses only if its map changes
+# when the classifier does. Compare each method's randomisation ρ with the dotted line of the
+# figure: a Grad-CAM++ map that keeps a high rank correlation after the classifier is re-initialised
+# is mostly the image's own structure (where the features are strong), whatever its two-object share
+# says — its verdict is "not comparable" (no paper states it) and its reason says whether it
+# survived. Adebayo et al. report that Grad-CAM's map changes and Guided Grad-CAM's hardly does: the
+# verdicts of those two rows compare our ρ with those statements.
 
 # %% [markdown]
 # ## Explore (interactive)

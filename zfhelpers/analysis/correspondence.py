@@ -3,7 +3,7 @@
 Occlude the same part (an eye, the nose) in several images of one kind and compare the feature
 changes ``ε_i = x_i − x̃_i``. If the network implicitly "knows" the part, the changes agree in sign
 across images. ZF's measure, with the normalisation their reported magnitudes (~0.07–0.11) imply
-(papers.md §1.4)::
+(docs/papers.md §1.4)::
 
     Δ_l = 1/(n(n−1)) Σ_{i≠j} (1/D) Σ_d 1[sign ε_{i,d} ≠ sign ε_{j,d}]
 

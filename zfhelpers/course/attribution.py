@@ -1,6 +1,6 @@
-"""Exercises of notebooks 07, 08 and 10: occlusion, correspondence and class activation maps written
-by hand, each checked against the package on small inputs, plus one prediction to make before the
-notebook reveals the answer."""
+"""Exercises of notebooks 05, 07, 08 and 10: invariance curves, occlusion, correspondence and class
+activation maps written by hand, each checked against the package on small inputs, plus one prediction
+to make before the notebook reveals the answer."""
 
 from __future__ import annotations
 
@@ -40,6 +40,90 @@ def _image(*shape, seed: int = 1) -> torch.Tensor:
 def _close(a, b, atol=1e-5) -> bool:
     a, b = torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)
     return a.shape == b.shape and torch.allclose(a, b, atol=atol, rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- 05 invariance
+def _shift(x: torch.Tensor, amount: float) -> torch.Tensor:
+    from ..analysis.invariance import transform
+
+    return transform(x, "translate", amount)
+
+
+@exercise("05.distance_curve", notebook="05_invariance", title="A Fig. 5 distance curve by hand (ZF §4.2)")
+def check_distance_curve(student) -> CheckResult:
+    """``student(features, x, amounts, shift)``: ``features(x)`` gives one feature vector per image
+    (N×D), ``shift(x, a)`` shifts the images vertically by ``a`` pixels → the N×T matrix of Euclidean
+    distances between the features of the original and of the shifted images. Compared with
+    :func:`zfhelpers.analysis.invariance.invariance_curves` on a tiny network."""
+    from ..analysis.invariance import invariance_curves
+    from ..models.zoo import adapt
+
+    net, x = _TinyGap().eval(), _image(3, 3, 16, 16, seed=5)
+    amounts = [-4.0, -2.0, 0.0, 2.0, 4.0]
+
+    def features(batch):
+        with torch.no_grad():
+            return net.features(batch).flatten(1)
+
+    got = student(features, x.clone(), list(amounts), _shift)
+    ref = invariance_curves(adapt(net), x, [0, 0, 0], "translate", amounts, low="features.1", high="features.3")
+    ref = torch.as_tensor(ref.d_high)
+    got = torch.as_tensor(got, dtype=torch.float32)
+    if _close(got, ref, atol=1e-4):
+        return CheckResult(True, "your distances equal zfhelpers.invariance's layer-7-style curve")
+    if got.shape == ref.T.shape and got.shape != ref.shape:
+        return CheckResult(False, f"shape {tuple(got.shape)}, expected {tuple(ref.shape)}: one row per image")
+    if _close(got, ref**2, atol=1e-3):
+        return CheckResult(False, "these are squared distances: ZF plot the Euclidean distance — take the square root")
+    return CheckResult(False, "the distances differ: ‖features(shift(x, a)) − features(x)‖ per image and amount")
+
+
+def _squared_curve(features, x, amounts, shift):
+    base = features(x)
+    return torch.stack([((features(shift(x, a)) - base) ** 2).sum(1) for a in amounts], 1)
+
+
+@solution("05.distance_curve", mistake=_squared_curve)
+def distance_curve(features, x, amounts, shift):
+    base = features(x)
+    return torch.stack([(features(shift(x, a)) - base).norm(dim=1) for a in amounts], 1)
+
+
+@exercise("05.kept_share", notebook="05_invariance", title="The share of p(true class) a photo keeps (05's claims)")
+def check_kept_share(student) -> CheckResult:
+    """``student(amounts, p, identity)``: the amounts of one transformation, p(true class) at each
+    and the identity amount (0, or 1 for zoom) → the mean over the non-identity amounts of
+    p(amount) / p(identity), each ratio capped at 1. Compared with
+    :func:`zfhelpers.analysis.invariance.retained`."""
+    import numpy as np
+
+    from ..analysis.invariance import retained
+
+    amounts = np.array([0.0, 30.0, 60.0, 90.0, 120.0, 150.0])
+    p = np.array([0.6, 0.7, 0.3, 0.05, 0.45, 0.9])  # two angles where p rises above the original's
+    got = float(student(amounts.copy(), p.copy(), 0.0))
+    ref = retained("rotate", amounts, p)
+    if abs(got - ref) < 1e-6:
+        return CheckResult(True, f"share kept = {got:.3f}, as zfhelpers.invariance.retained computes it")
+    if abs(got - float((p[1:] / p[0]).mean())) < 1e-6:
+        return CheckResult(
+            False, "cap each ratio at 1: an amount where p rises must not make up for one where it falls"
+        )
+    if abs(got - float(np.minimum(p / p[0], 1).mean())) < 1e-6:
+        return CheckResult(False, "you averaged over the identity too (always 1): leave it out")
+    return CheckResult(False, f"share kept = {got:.3f}, expected {ref:.3f}: mean of min(p(a) / p(identity), 1)")
+
+
+@solution(
+    "05.kept_share",
+    mistake=lambda amounts, p, identity: float((p[amounts != identity] / p[amounts == identity][0]).mean()),
+)
+def kept_share(amounts, p, identity):
+    import numpy as np
+
+    base = p[np.isclose(amounts, identity)][0]
+    others = p[~np.isclose(amounts, identity)]
+    return float(np.minimum(others / base, 1.0).mean())
 
 
 # --------------------------------------------------------------------------- 07 occlusion
@@ -172,6 +256,39 @@ def delta_from_signs(eps):
     n = s.shape[0]
     pairs = [(s[i] != s[j]).float().mean() for i in range(n) for j in range(n) if i != j]
     return torch.stack(pairs).mean()
+
+
+@exercise("08.independent_chance", notebook="08_correspondence", title="The chance line of Δ (ZF §4.3)")
+def check_independent_chance(student) -> CheckResult:
+    """``student(eps)``: the n×D feature changes of n images → the Δ expected if each image's signs
+    were drawn independently with its own frequencies of −, 0 and +: the mean over the pairs i < j
+    of 1 − Σ_s p_i(s) p_j(s). Compared with
+    :func:`zfhelpers.analysis.correspondence.independent_chance`."""
+    from ..analysis.correspondence import independent_chance
+
+    g = torch.Generator().manual_seed(4)
+    eps = torch.randn(5, 300, generator=g) * (torch.rand(5, 300, generator=g) > torch.linspace(0.2, 0.7, 5)[:, None])
+    got = float(student(eps.clone()))
+    ref = independent_chance(eps)
+    if abs(got - ref) < 1e-6:
+        return CheckResult(True, f"chance Δ = {got:.4f}: not 0.5 once unchanged features (sign 0) are common")
+    if abs(got - 0.5) < 1e-9:
+        return CheckResult(False, "0.5 holds only for fair ±1 signs; here many features do not change (sign 0)")
+    s = torch.sign(eps)
+    two = torch.stack([(s == v).float().mean(1) for v in (-1.0, 1.0)], 1).numpy()
+    i, j = torch.triu_indices(5, 5, 1).numpy()
+    if abs(got - float((1 - two @ two.T)[i, j].mean())) < 1e-6:
+        return CheckResult(False, "two images that both leave a feature unchanged agree on it: count sign 0 too")
+    return CheckResult(False, f"chance Δ = {got:.4f}, expected {ref:.4f}: mean over i < j of 1 − Σ_s p_i(s) p_j(s)")
+
+
+@solution("08.independent_chance", mistake=lambda eps: 0.5)
+def independent_chance(eps):
+    s = torch.sign(eps)
+    freq = torch.stack([(s == v).float().mean(1) for v in (-1.0, 0.0, 1.0)], 1)  # n×3
+    agree = freq @ freq.T
+    i, j = torch.triu_indices(len(s), len(s), 1)
+    return float((1 - agree[i, j]).mean())
 
 
 # --------------------------------------------------------------------------- 10 CAM

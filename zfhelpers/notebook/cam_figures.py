@@ -113,9 +113,10 @@ def _rho_band(steps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def baselines_figure(samples, trained: torch.Tensor, randomized: torch.Tensor, edges: torch.Tensor,
-                     steps: dict[str, list], loaded):  # fmt: skip
+                     steps: dict[str, list], loaded, classes=None):  # fmt: skip
     """Left: the trained network's Grad-CAM, the same on a fully re-initialised network, and a Sobel
-    edge map (no model). Right: cascading randomisation from the classifier down — Spearman ρ of
+    edge map (no model); each row labelled with its photo and the class of its maps (``classes``,
+    one name per photo). Right: cascading randomisation from the classifier down — Spearman ρ of
     each method's map with the trained one (mean over the photos, band: 95 % bootstrap CI). A map
     that stays above the dotted line after the classifier is re-initialised does not show what the
     classifier uses."""
@@ -132,6 +133,9 @@ def baselines_figure(samples, trained: torch.Tensor, randomized: torch.Tensor, e
             plot_heat_overlay(ax, s.display, heat[i], colorbar=False)
             if i == 0:
                 ax.set_title(title, fontsize=8)
+            if j == 0:
+                row = s.name + (f"\nclass: {classes[i]}" if classes is not None else "")
+                ax.text(-0.06, 0.5, row, transform=ax.transAxes, rotation=90, ha="right", va="center", fontsize=8)
     ax = fig.add_subplot(gs[:, 3:])
     labels = [st.randomized_up_to for st in next(iter(steps.values()))]
     for m, st in steps.items():

@@ -71,3 +71,34 @@ def correspondence_figure(result: Correspondence, images, loaded, claims: dict, 
     fig.suptitle(title or f"Correspondence (ZF §4.3, Table 1), {loaded.name}", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig
+
+
+def correspondence_explorer(result: Correspondence):
+    """Part and layer: Δ of every image pair with that part occluded against Δ of the same pair under
+    random occlusion (points below the diagonal: the part's changes agree more than random ones)."""
+    import ipywidgets
+
+    from .widgets import controls_explorer
+
+    def render(part: str, layer: str):
+        part_delta, random_delta = result.parts[part][layer], result.random[layer].mean(0)
+        fig, ax = plt.subplots(figsize=(4.2, 4.0))
+        ax.scatter(random_delta, part_delta, s=18, color=LAYER_COLOURS[layer])
+        lo = min(part_delta.min(), random_delta.min()) - 0.02
+        hi = max(part_delta.max(), random_delta.max()) + 0.02
+        ax.plot([lo, hi], [lo, hi], color="0.4", lw=0.8, ls="--", label="part = random")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel(f"Δ, random occlusion (mean of {result.draws} draws)", fontsize=8)
+        ax.set_ylabel(f"Δ, {part.replace('_', ' ')} occluded", fontsize=8)
+        below = int((part_delta < random_delta).sum())
+        ax.set_title(f"{layer} ({result.layers[layer]}): {below} of {part_delta.size} pairs below the diagonal",
+                     fontsize=8)  # fmt: skip
+        ax.legend(fontsize=7, loc="upper left")
+        ax.tick_params(labelsize=7)
+        fig.tight_layout()
+        return fig
+
+    return controls_explorer(render, {
+        "part": ipywidgets.Dropdown(options=list(result.parts), description="part"),
+        "layer": ipywidgets.Dropdown(options=list(result.layers), description="layer")})  # fmt: skip
