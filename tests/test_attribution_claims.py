@@ -85,6 +85,16 @@ def test_fig5_claims_on_curves_built_to_reproduce_the_paper():
     assert all(c.paper and c.paper.startswith("zf2014.fig5") for c in claims.values())
     with pytest.raises(ValueError, match="symmetric"):
         invariance.fig5_claims(curves, names, ["nope"])
+    for name in names[:-1]:  # every photo has its own rotation claim, judged by its declared symmetry
+        kept = claims[f"05.rotation_kept.{name}"]
+        assert kept.verdict == "reproduced" and kept.value == pytest.approx(0.1 / 0.9)
+        assert kept.paper == "zf2014.fig5.rotation_not_invariant"
+    own = claims["05.rotation_kept.sym"]
+    assert own.verdict == "reproduced" and own.value == pytest.approx(1.0) and own.ci == pytest.approx((1.0, 1.0))
+    assert own.paper == "zf2014.fig5.rotation_symmetric_exception"
+    # a round object left among the asymmetric photos keeps its probability: the verdict says so
+    undeclared = {c.id: c for c in invariance.fig5_claims(curves, names, [])}["05.rotation_kept.sym"]
+    assert undeclared.verdict == "not reproduced" and "not invariant" in undeclared.reason
 
 
 # --------------------------------------------------------------------------- 08 correspondence
