@@ -1,124 +1,133 @@
 # %% [markdown]
 # # 08 · Correspondence analysis (ZF §4.3, Table 1, Fig. 8)
+# [← 07 · occlusion](07_occlusion.ipynb) · [index](index.ipynb) · [09 · guided_backprop →](09_guided_backprop.ipynb)
 #
 # Does a CNN establish correspondence between the same part in different images, without being
 # told about parts? ZF occlude the **right eye, left eye or nose** in five frontal dog images (and
 # random regions for comparison), take the change of the feature vector ε = x − x̃ at layer 5 and
 # layer 7, and measure how consistently its **signs** agree across images (Δ, lower = more
-# consistent; `zfhelpers.analysis.correspondence`, normalisation stated there).
+# consistent; `zfhelpers.analysis.correspondence`, normalisation stated there). Their Table 1: the
+# parts get a lower Δ than random regions at layer 5; at layer 7 the two are much closer.
 #
 # **What stands in here.** No licensed frontal dog photos with part annotations can be had offline.
 # The five images are aligned **human faces** from *Labeled Faces in the Wild* as shipped inside
 # scikit-image (`data.lfw_subset()`, 25×25 grayscale, upsampled to 224×224 — blurry), with eye and
 # nose boxes committed in `data/faces/lfw_subset_parts.json`. ImageNet has no "person" class, so the
 # network sees faces only as context; the question is still whether occluding *the same part*
-# perturbs the features in the same direction. The network is MobileNetV2: its last conv block
-# (`head`, 1280×7×7) stands in for layer 5 and the 1280-d pooled vector for layer 7. On the paper
-# profile (AlexNet: pool5 9216-d, fc7 4096-d) a folder of five user images can replace the faces.
+# perturbs the features in the same direction. The zoo's classifier gives the layers: its
+# `layer5_vector` role (MobileNetV2: the last conv block, flattened) and its `layer7` role (the
+# pooled penultimate vector). On the paper profile (AlexNet: pool5 and fc7) a JSON of five annotated
+# images of your own can replace the faces (`annotations`).
+#
+# **Chance.** Two sign vectors drawn independently with fair ±1 signs disagree on half of their
+# dimensions: Δ = 0.5. In a rectified layer many features do not change at all (sign 0), which
+# moves the independent-signs level; the figure draws both. The paper's question is not chance but
+# the **comparison with random occlusion** of the same images, tested pair by pair.
 
 # %% tags=["parameters"]
 profile = "offline"  # "offline" (MobileNetV2) or "paper" (AlexNet)
-model = ""  # zoo model; empty — the profile's default
+model = ""  # zoo model; empty — the profile's classifier {"", mobilenet_v2, alexnet, vgg16, vgg19}
 annotations = ""  # JSON of your own images + part boxes (see correspondence.load_annotated_folder); empty — LFW
-random_draws = 5  # independent random occlusions per image
-seed = 0  # seed of the random occlusions
-dpi = 100  # resolution of saved figures
-interactive = True  # unused — no sliders here (every notebook accepts it)
+random_draws = 5  # independent random occlusions per image (the random Δ of a pair is their mean) [1..100]
+fill = 0.0  # occluder value in normalised units (0 is the dataset mean, mid grey) [-3..3]
+seed = 0  # seed of the random occlusions and of the statistics [0..]
+dpi = 100  # resolution of saved figures [50..300]
+interactive = True  # widget explorer (papermill sets False)
 
 # %%
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 import zfhelpers
-from zfhelpers.analysis import correspondence as corr
-from zfhelpers.models.capture import capture_detached
+import zfhelpers.course
+from zfhelpers.analysis import correspondence
+from zfhelpers.claims import table
+from zfhelpers.notebook import correspondence_figures as figures
+from zfhelpers.notebook import widgets
 
-zfhelpers.notebook.setup(seed=seed)
-lm = zfhelpers.load_model(model or None, profile)
-faces = corr.load_part_images(lm.preprocess.crop, Path(annotations) if annotations else None)
+run = zfhelpers.notebook.start("08_correspondence", globals())
+lm = zfhelpers.load_model(model, profile, task="classify")
+faces = correspondence.load_part_images(lm.preprocess.crop, Path(annotations) if annotations else None)
+run.describe(model=lm.label, data=faces.source)
 x = lm.preprocess.normalize(faces.images)
-grey = 0.0  # occluder — the dataset mean in normalised units
-late, top = lm.role("layer5_vector"), lm.role("layer7")
-
-
-def features(batch):
-    out = capture_detached(lm, batch, [late, top])
-    return out[late].flatten(1), out[top].flatten(1)
-
-
-base_late, base_top = features(x)
-print(f"{lm.name}: 'layer 5' = {late} ({base_late.shape[1]}-d), 'layer 7' = {top} ({base_top.shape[1]}-d); "
-      f"{len(x)} faces, occluder {faces.box_size[0]}×{faces.box_size[1]} px")
-
-# %%
-rng = np.random.default_rng(seed)
-results, examples = {}, {}
-for part, box in faces.parts.items():
-    occ = corr.occlude(x, box, grey)
-    f_late, f_top = features(occ)
-    results[part] = (corr.consistency(base_late - f_late), corr.consistency(base_top - f_top))
-    examples[part] = occ
-draws_late, draws_top = [], []
-for d in range(random_draws):
-    boxes = corr.random_boxes(len(x), faces.box_size, faces.random_region, rng)
-    occ = corr.occlude(x, boxes, grey)
-    f_late, f_top = features(occ)
-    draws_late.append(corr.consistency(base_late - f_late)[0])
-    draws_top.append(corr.consistency(base_top - f_top)[0])
-    if d == 0:
-        examples["random"] = occ
-results["random"] = ((float(np.mean(draws_late)), float(np.std(draws_late))),
-                     (float(np.mean(draws_top)), float(np.std(draws_top))))
+result = correspondence.correspondence(lm, x, faces, fill=fill, draws=random_draws, seed=seed)
+print(
+    f"{lm.name}: "
+    + ", ".join(f"{k} = {v}" for k, v in result.layers.items())
+    + f"; {len(x)} images, occluder {faces.box_size[0]}×{faces.box_size[1]} px, {random_draws} random draws"
+)
 
 # %% [markdown]
-# ## Table 1, beside the paper's values
-# Parts: mean ± std over the 20 ordered image pairs. Random: mean ± std over the random draws.
-# The absolute Δ depends on how sparse the compared features are (two dimensions that stay at zero
-# agree), so compare the *ordering* — parts versus random — more than the magnitudes.
+# ## Exercise 1 · Δ from sign vectors
+# **Task.** Write `my_delta(eps)`: `eps` is the n×D matrix of feature changes of n images. Return Δ,
+# the fraction of dimensions whose signs differ, averaged over the ordered pairs i ≠ j.
+#
+# **Hint.** `torch.sign` gives −1, 0 or +1; compare two rows with `!=` and take the mean.
+# **Predict first:** an unchanged feature (ε = 0) in both images — agreement or disagreement? And if
+# you used `eps > 0` instead of the sign?
+
 
 # %%
-PAPER = {"right_eye": ("0.067 ± 0.007", "0.069 ± 0.015"), "left_eye": ("0.069 ± 0.007", "0.068 ± 0.013"),
-         "nose": ("0.079 ± 0.017", "0.069 ± 0.011"), "random": ("0.107 ± 0.017", "0.073 ± 0.014")}
-print(f"{'occlusion':10} {'Δ layer 5 (here)':>18} {'Δ layer 7 (here)':>18}   {'ZF layer 5':>14} {'ZF layer 7':>14}")
-for part, ((m5, s5), (m7, s7)) in results.items():
-    print(f"{part:10} {m5:11.3f} ± {s5:.3f} {m7:11.3f} ± {s7:.3f}   {PAPER[part][0]:>14} {PAPER[part][1]:>14}")
-for k, name in enumerate(["layer 5", "layer 7"]):
-    parts = {p: results[p][k][0] for p in faces.parts}
-    below = all(v < results["random"][k][0] for v in parts.values())
-    print(f"{name}: every part more consistent than random occlusion: {below} "
-          f"(parts {min(parts.values()):.3f}–{max(parts.values()):.3f} vs random {results['random'][k][0]:.3f})")
+def my_delta(eps):
+    raise NotImplementedError  # your Δ here
+
 
 # %%
-cols = ["original", *examples]
-fig = plt.figure(figsize=(2.0 * len(cols) + 4.5, 2.0 * len(x)))
-gs = fig.add_gridspec(len(x), len(cols) + 2)
-for i in range(len(x)):
-    for j, name in enumerate(cols):
-        ax = fig.add_subplot(gs[i, j])
-        img = faces.images[i] if name == "original" else lm.preprocess.denormalize(examples[name][i])
-        ax.imshow(img.permute(1, 2, 0).numpy())
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if i == 0:
-            ax.set_title(name.replace("_", " "), fontsize=9)
-ax = fig.add_subplot(gs[:, len(cols):])
-names = list(results)
-pos = np.arange(len(names))
-for k, (label, offset) in enumerate([("layer 5 (here)", -0.2), ("layer 7 (here)", 0.2)]):
-    ax.bar(pos + offset, [results[n][k][0] for n in names], 0.38, yerr=[results[n][k][1] for n in names],
-           capsize=3, label=label)
-paper5 = [float(PAPER[n][0].split()[0]) for n in names]
-paper7 = [float(PAPER[n][1].split()[0]) for n in names]
-ax.plot(pos - 0.2, paper5, "k_", ms=18, mew=2, label="ZF layer 5")
-ax.plot(pos + 0.2, paper7, "_", color="0.5", ms=18, mew=2, label="ZF layer 7")
-ax.set_xticks(pos)
-ax.set_xticklabels([n.replace("_", " ") for n in names], fontsize=8)
-ax.set_ylabel("Δ (mean sign disagreement; lower = more consistent)", fontsize=8)
-ax.legend(fontsize=7)
-fig.suptitle(f"Correspondence (ZF §4.3, Fig. 8 / Table 1), {lm.name}, five LFW faces (stand-in for dogs)", fontsize=10)
-fig.tight_layout(rect=(0, 0, 1, 0.96))
-zfhelpers.save_figure(fig, f"08_correspondence_{lm.name}", dpi=dpi, model=lm.label, data=faces.source + " (scikit-image)",
-                      params={"random_draws": random_draws, "seed": seed})
+_ = zfhelpers.course.check("08.delta_from_signs", my_delta)  # prints ✓, ✗ with a hint, or … not attempted
+
+# %% [markdown]
+# ## Exercise 2 · the chance line
+# **Task.** Write `my_chance(eps)`: the Δ expected if every image changed its signs independently,
+# each with its own frequencies p_i(−), p_i(0), p_i(+): the mean over the pairs i < j of
+# 1 − Σ_s p_i(s) p_j(s). This is the dotted line of the figure below.
+#
+# **Predict first:** for fair ±1 signs it is 0.5. Will it be above or below 0.5 when most features do
+# not change at all (sign 0 in both images)?
+
+
+# %%
+def my_chance(eps):
+    raise NotImplementedError  # your chance level here
+
+
+# %%
+_ = zfhelpers.course.check("08.independent_chance", my_chance)  # prints ✓, ✗ with a hint, or … not attempted
+
+# %% [markdown]
+# ## Table 1, measured
+# Per part and layer: Δ averaged over the 10 image pairs with a 95 % bootstrap interval, and a
+# paired permutation test of "part below random occlusion" over the same pairs (the pairs share
+# images, so the p-values are approximate). A part counts as below random only when that test says
+# so. The absolute Δ depends on the network and on how sparse its features are, so the paper's
+# magnitudes are shown for reference, not compared.
+
+# %%
+claims = {c.id: run.claim(c) for c in correspondence.table1_claims(result)}
+print(table.text({"08": run.results}))
+
+# %%
+fig = figures.correspondence_figure(
+    result,
+    faces.images,
+    lm,
+    claims,
+    title=f"Correspondence (ZF §4.3, Table 1), {lm.name}; stand-in images: {faces.source}",
+)
+run.save_figure(
+    fig,
+    f"08_correspondence_{lm.name}",
+    model=lm.label,
+    data=faces.source,
+    dpi=dpi,
+    params={"random_draws": random_draws, "seed": seed, "fill": fill},
+)
 plt.show()
+
+# %% [markdown]
+# ## Explore (interactive)
+# Part and layer: every image pair's Δ with the part occluded against the same pair's Δ under random
+# occlusion — the paired comparison the test makes, pair by pair.
+
+# %% tags=["nbval-ignore-output"]
+widgets.explore(interactive, lambda: figures.correspondence_explorer(result))

@@ -24,6 +24,7 @@ class RandomizationStep:
     spearman: float  # rank correlation of |map| with the original |map|, averaged over images
     ssim: float  # SSIM of the [0, 1]-normalised |maps|, averaged over images
     maps: torch.Tensor  # N×H×W heat maps (channel-summed |attribution|)
+    spearman_per_image: tuple[float, ...] = ()  # the N rank correlations behind ``spearman``
 
 
 def heat(attribution: torch.Tensor) -> torch.Tensor:
@@ -38,6 +39,12 @@ def _normalize(m: np.ndarray) -> np.ndarray:
 
 def similarity(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     """(Spearman rank correlation, SSIM) between two N×H×W maps, averaged over N."""
+    rhos, ssims = similarity_per_image(a, b)
+    return float(np.mean(rhos)), float(np.mean(ssims))
+
+
+def similarity_per_image(a: torch.Tensor, b: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per image: Spearman rank correlation and SSIM of two N×H×W maps."""
     from scipy.stats import spearmanr
     from skimage.metrics import structural_similarity
 
@@ -48,7 +55,7 @@ def similarity(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
         else:
             rhos.append(float(spearmanr(x.ravel(), y.ravel()).statistic))
         ssims.append(float(structural_similarity(_normalize(x), _normalize(y), data_range=1.0)))
-    return float(np.mean(rhos)), float(np.mean(ssims))
+    return rhos, ssims
 
 
 def cascading_randomization(
@@ -66,12 +73,12 @@ def cascading_randomization(
     layers = learnable_layers(lm) if layers is None else [lm.check_layer(name) for name in layers]
     work = copy.deepcopy(lm)  # a private copy; the caller's model is never touched
     reference = heat(method(work))
-    steps = [RandomizationStep("none", 1.0, 1.0, reference)]
+    steps = [RandomizationStep("none", 1.0, 1.0, reference, (1.0,) * len(reference))]
     for i, name in enumerate(layers):
         reinitialize(work.module(name), seed + i)
         maps = heat(method(work))
-        rho, ssim = similarity(reference, maps)
-        steps.append(RandomizationStep(name, rho, ssim, maps))
+        rhos, ssims = similarity_per_image(reference, maps)
+        steps.append(RandomizationStep(name, float(np.mean(rhos)), float(np.mean(ssims)), maps, tuple(rhos)))
     return steps
 
 

@@ -119,7 +119,7 @@ def cam(model, inputs: torch.Tensor, *, target="top1", layer: str | None = None)
     if not torch.allclose(recomputed, logits, atol=1e-3, rtol=1e-4):
         raise checks.InputError(f"the logits are not a linear function of the average of {layer!r}: CAM does not apply")
     t = resolve_targets(logits, target)
-    maps = torch.einsum("nk,nkhw->nhw", fc.weight[t], acts)
+    maps = torch.einsum("nk,nkhw->nhw", fc.weight.detach()[t], acts)  # a map, not a graph (plain modules train)
     score = logits[torch.arange(x.shape[0], device=logits.device), t]
     return CamResult(maps, _upsample(maps, x.shape[-2:]), t, score, layer, "cam")
 
