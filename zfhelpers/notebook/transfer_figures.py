@@ -22,7 +22,7 @@ def transfer_curve_figure(curve: TransferCurve, *, chance: float, examples=None,
     """Test accuracy vs training examples per class (log axis) of both arms: mean over seeds with
     its 95 % t interval (band) and every seed (thin lines); chance as a dashed line. ``examples``
     (optional, N×28×28 uint8) are shown as a strip of the digits the twin sees."""
-    fig = plt.figure(figsize=(7.6, 5.2 if examples is not None else 4.4), layout="constrained")
+    fig = plt.figure(figsize=(10.0, 5.6 if examples is not None else 4.6), layout="constrained")
     if examples is not None:
         top, ax = fig.subfigures(2, 1, height_ratios=[1, 5])
         strip = top.subplots(1, len(examples))
@@ -51,7 +51,7 @@ def transfer_curve_figure(curve: TransferCurve, *, chance: float, examples=None,
 
 def probe_figure(probe: LayerProbe, *, chance: float, labels: list[str] | None = None, title: str = ""):
     """Probe accuracy per layer: every seed (dots), mean with its 95 % t interval, chance line."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(10.0, 4.4), layout="constrained")
     x = np.arange(len(probe.layers))
     stats = np.array([mean_ci(probe.accuracy[:, j]) for j in x])
     jitter = np.linspace(-0.12, 0.12, probe.accuracy.shape[0])
