@@ -268,10 +268,12 @@ def print_summary(rows: list[dict], budget: float | None = None) -> None:
 
 def use_folder(plan: dict[Path, dict], root: Path) -> None:
     """``--data PATH``: the image folder becomes the scan set of every notebook that takes one
-    (its ``dataset`` parameter)."""
+    (a ``dataset`` parameter whose empty default means the profile's scan set)."""
     if not root.is_dir():
         raise CliError(f"--data {root}: not a folder (give an ImageFolder of class sub-folders, or a flat folder)")
-    takers = [nb for nb in plan if "dataset" in parameter_specs(nb)]
+    # only where `dataset` defaults to "" (the profile's scan set): a notebook whose dataset is the twins'
+    # Fashion-MNIST keeps it
+    takers = [nb for nb in plan if (spec := parameter_specs(nb).get("dataset")) is not None and spec.default == ""]
     if not takers:
         raise CliError("--data: none of the selected notebooks takes a dataset (a `dataset` parameter)")
     for nb in takers:
