@@ -55,13 +55,12 @@ run.describe(**stamp)
 print(lm.label, "|", stamp["data"])
 
 # %% [markdown]
-# ## Stage 1: one streaming pass per layer
+# ## Stage 1: one streaming pass over the images (all layers at once)
 
 # %%
-tops = {}
+ckpt = zfhelpers.paths.build_dir() / "scans" / f"{lm.name}_{data.name}_{len(data)}_{'-'.join(layers)}.pt"
+tops = scan.scan_topk(lm, data.images, layer=layers, k=9, batch_size=200, prepare=data.prepare, checkpoint=ckpt)
 for layer in layers:
-    ckpt = zfhelpers.paths.build_dir() / "scans" / f"{lm.name}_{data.name}_{len(data)}_{layer}.pt"
-    tops[layer] = scan.scan_topk(lm, data.images, layer=layer, k=9, batch_size=200, prepare=data.prepare, checkpoint=ckpt)
     print(f"{layer}: {lm.channels(layer)} channels, strongest activation {tops[layer].values.max():.2f}")
 
 # %% [markdown]

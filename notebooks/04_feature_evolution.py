@@ -30,6 +30,7 @@ interactive = True  # widget explorer (papermill sets False)
 import torch
 
 import zfhelpers
+from zfhelpers import course
 from zfhelpers.analysis import evolution, scan, top9
 from zfhelpers.claims import table
 from zfhelpers.data import scansets as datasets
@@ -91,6 +92,21 @@ print(f"first epoch after which the layer mean stays >= {threshold}:")
 print(f"{'layer':8}" + "".join(f"{evolution.SCORE_TITLES[n]:>32}" for n in means))
 for layer in layers:
     print(f"{layer:8}" + "".join(f"{str(evolution.settled_epoch(epochs, means[n][layer], threshold)):>32}" for n in means))
+
+# %% [markdown]
+# ## Build it yourself: the top-9 overlap
+# Write `overlap(a, b)`: `a` and `b` are C×9 tensors of image indices — each row one feature map's
+# top-9 training images at two checkpoints — and the result is the C Jaccard overlaps
+# |A ∩ B| / |A ∪ B|. *Predict first*: two random sets of 9 out of the scanned images — what overlap
+# do you expect, roughly? (The dotted chance line above is that number.)
+
+# %%
+def overlap(a, b):
+    raise NotImplementedError  # your code here
+
+
+# %%
+course.check("04.top9_jaccard", overlap);
 
 # %% [markdown]
 # ## Do lower layers converge first? Tested

@@ -39,6 +39,7 @@ interactive = True  # widget explorer (papermill sets False)
 import torch
 
 import zfhelpers
+from zfhelpers import course
 from zfhelpers.analysis import scan, top9
 from zfhelpers.analysis import spectra as architecture
 from zfhelpers.claims import table
@@ -119,6 +120,22 @@ for panel, v in (("d", "alexnet"), ("e", "zf")):
 #
 # Shares of *power*, not where each spectrum peaks: two twins whose filters peak at neighbouring
 # frequencies on either side of a band edge would look opposite by a peak count and alike by power.
+
+# %% [markdown]
+# ## Build it yourself: power above a frequency
+# Write `power_above(maps, cutoff)`: for each of N h×w maps, the share of its power at radial
+# frequencies above `cutoff` cycles/pixel. Remove each map's mean, zero-pad to 64×64
+# (`torch.fft.fft2(x, s=(64, 64))`), average the power over rings of radius `round(|f| × 64)`,
+# normalise the ring averages to sum 1 and add those above the cut-off. *Predict first*: an 11×11
+# filter that looks grainy pixel by pixel — must most of its power be at high frequency?
+
+# %%
+def power_above(maps, cutoff):
+    raise NotImplementedError  # your code here
+
+
+# %%
+course.check("06.power_above", power_above);
 
 # %%
 filters = {v: architecture.grey_filters(lm.conv_weight("conv1")) for v, lm in twins.items()}
