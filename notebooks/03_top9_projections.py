@@ -78,9 +78,9 @@ for tp in rows:
     same = torch.allclose(tp.reprojected, tp.values, rtol=1e-4, atol=1e-5)
     print(f"{tp.layer}: channels {tp.channels}, receptive field {tp.projections.shape[2]} px, "
           f"re-projected activations equal the scan's: {same}")
-run.claim(top9.reprojection_claim(rows, model=lm.name, n_images=len(data)));
 
 # %%
+run.claim(top9.reprojection_claim(rows, model=lm.name, n_images=len(data)))
 fig = viz.plot_top9(rows, title=f"Top-9 activations per feature map over {len(data)} images, projected ({lm.name})")
 run.save_figure(fig, f"03_top9_{lm.name}", dpi=dpi, **stamp);
 
