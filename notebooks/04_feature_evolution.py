@@ -86,7 +86,7 @@ run.save_figure(fig, "04_feature_evolution_twin_zf", dpi=dpi, **stamp);
 scores = evolution.per_channel(tops, weights)
 fig = figures.convergence_figure(scores, epochs, n_images=len(data), threshold=threshold,
                                  title="Similarity of each checkpoint to the final one, per layer")  # fmt: skip
-run.save_figure(fig, "04_convergence_twin_zf", dpi=dpi, **stamp);
+run.save_figure(fig, "04_convergence_twin_zf", dpi=dpi, **stamp)
 means = evolution.convergence(tops, weights)
 print(f"first epoch after which the layer mean stays >= {threshold}:")
 print(f"{'layer':8}" + "".join(f"{evolution.SCORE_TITLES[n]:>32}" for n in means))

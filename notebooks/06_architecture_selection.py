@@ -103,7 +103,7 @@ for panel, v in (("d", "alexnet"), ("e", "zf")):
     shown = top9.TopProjections(l2[v].layer, l2[v].channels[:n_channels], *(getattr(l2[v], f)[:n_channels] for f in
                                 ("values", "images", "boxes", "projections", "patches", "reprojected")))  # fmt: skip
     fig = figures.layer2_figure(shown, title=f"({panel}) layer-2 projections of the {v} twin (grey = 0)")
-    run.save_figure(fig, f"06_layer2_projections_{v}", dpi=dpi, **stamp);
+    run.save_figure(fig, f"06_layer2_projections_{v}", dpi=dpi, **stamp)
 
 # %% [markdown]
 # ## Measured
