@@ -1,8 +1,10 @@
 # %% [markdown]
 # # 03 · Top-9 activations over a dataset, projected (ZF §4, Fig. 2)
 #
+# [← 02 · deconvnet](02_deconvnet.ipynb) · [index](index.ipynb) · [04 · feature_evolution →](04_feature_evolution.ipynb)
+#
 # For a feature map, ZF scan the validation set, keep the **9 strongest activations** (we keep at
-# most one per image, the evident intent, see papers.md §1.4), and project **each one separately**
+# most one per image, the evident intent, see docs/papers.md §1.4), and project **each one separately**
 # to pixel space with the deconvnet — next to the image patch its receptive field covers. Projections
 # show *what in the patch* drove the unit; the patches show *how varied* its inputs are.
 #
@@ -19,28 +21,28 @@
 # ImageNet AlexNet over Imagenette's validation images (downloaded).
 
 # %% tags=["parameters"]
-profile = "offline"  # "offline" (ZF twin, Fashion-MNIST) or "paper" (AlexNet, Imagenette)
+profile = "offline"  # "offline" (ZF twin, Fashion-MNIST) or "paper" (AlexNet, Imagenette) {offline, paper}
 model = ""  # empty means twin_zf offline and alexnet on the paper profile
-dataset = ""  # empty means fashion_test offline and imagenette_val on the paper profile
-n_images = 2000  # images scanned (the full preset scans the whole test set)
-n_channels = 4  # feature maps shown per layer, a seeded random subset as in ZF
-layers = ["relu1", "relu2", "relu3", "relu4", "relu5"]
-seed = 0
-dpi = 100  # resolution of saved figures
+dataset = ""  # empty means fashion_test offline and imagenette_val on the paper profile {"", fashion_test, fashion_train, imagenette_val}
+n_images = 2000  # images scanned (the full preset scans 10 000) [100..60000]
+n_channels = 4  # feature maps shown per layer, a seeded random subset as in ZF [1..8]
+layers = ["relu1", "relu2", "relu3", "relu4", "relu5"]  # layers scanned and shown [1..5]
+seed = 0  # seed of the feature-map subset [0..1000]
+dpi = 100  # resolution of saved figures [50..300]
 interactive = True  # widget explorer (papermill sets False)
 
 # %%
-import matplotlib.pyplot as plt
 import torch
 
 import zfhelpers
 from zfhelpers.analysis import scan, top9
+from zfhelpers.claims import table
 from zfhelpers.data import scansets as datasets
 from zfhelpers.models import trained
+from zfhelpers.notebook import explorers, widgets
 from zfhelpers.notebook import plots as viz
-from zfhelpers.notebook import widgets
 
-zfhelpers.notebook.setup(seed=seed)
+run = zfhelpers.notebook.start("03_top9_projections", globals())
 if profile == "offline" and model in ("", "twin_zf"):
     lm = trained.load_twin("zf")
 else:
@@ -48,17 +50,17 @@ else:
 data = datasets.load_scan_set(dataset or ("fashion_test" if profile == "offline" else "imagenette_val"), lm,
                               n_images, download=profile == "paper")
 grey = data.name.startswith("fashion")
-stamp = dict(model=lm.label, data=data.description)
-print(lm.label, "|", data.description)
+stamp = dict(model=lm.label, data=f"top-9 over {len(data)} scanned images: {data.description}")
+run.describe(**stamp)
+print(lm.label, "|", stamp["data"])
 
 # %% [markdown]
-# ## Stage 1: one streaming pass per layer
+# ## Stage 1: one streaming pass over the images (all layers at once)
 
 # %%
-tops = {}
+ckpt = zfhelpers.paths.build_dir() / "scans" / f"{lm.name}_{data.name}_{len(data)}_{'-'.join(layers)}.pt"
+tops = scan.scan_topk(lm, data.images, layer=layers, k=9, batch_size=200, prepare=data.prepare, checkpoint=ckpt)
 for layer in layers:
-    ckpt = zfhelpers.paths.build_dir() / "scans" / f"{lm.name}_{data.name}_{len(data)}_{layer}.pt"
-    tops[layer] = scan.scan_topk(lm, data.images, layer=layer, k=9, batch_size=200, prepare=data.prepare, checkpoint=ckpt)
     print(f"{layer}: {lm.channels(layer)} channels, strongest activation {tops[layer].values.max():.2f}")
 
 # %% [markdown]
@@ -78,9 +80,9 @@ for tp in rows:
           f"re-projected activations equal the scan's: {same}")
 
 # %%
-fig = viz.plot_top9(rows, title=f"Top-9 activations per feature map over {data.description}, projected ({lm.name})")
-zfhelpers.save_figure(fig, f"03_top9_{lm.name}", dpi=dpi, **stamp)
-plt.show()
+run.claim(top9.reprojection_claim(rows, model=lm.name, n_images=len(data)))
+fig = viz.plot_top9(rows, title=f"Top-9 activations per feature map over {len(data)} images, projected ({lm.name})")
+run.save_figure(fig, f"03_top9_{lm.name}", dpi=dpi, **stamp);
 
 # %% [markdown]
 # What to look for: layer 1 has the same projection nine times (a single filter times the
@@ -89,11 +91,18 @@ plt.show()
 # the projections show which edges of the garment drove the unit. At this input size a layer-5
 # receptive field (139 px) is larger than the 112 px image, so its patches are the whole item.
 #
+# ## Claims
+# The check that the two stages agree, against ZF's Fig. 2 procedure (`python -m zfhelpers claims`
+# prints every notebook's).
+
+# %%
+print(table.text({"03": run.results}))
+
+# %% [markdown]
 # ## Explore (interactive)
-# Any layer and channel: its top-9 projections and patches.
+# Any layer and channel: its top-9 projections and patches. It opens on the second layer's map
+# with the strongest activation (one that fires on the scanned images).
 
 # %% tags=["nbval-ignore-output"]
-from zfhelpers.notebook import explorers
-
 explorer = widgets.explore(interactive, lambda: explorers.top9_explorer(
     lm, tops, data.images, layer=layers[1], prepare=data.prepare, grey=grey))

@@ -58,8 +58,9 @@ def test_project_topk_reprojects_the_scanned_units_inside_their_receptive_fields
 
     c, j = 5, 0
     pos = top.positions[c, j]
-    p = unit_projection(lm, fashion.to_model_input(x[top.images[c, j : j + 1]]), layer="relu2", channels=[c],
-                        position=pos[None, None])
+    p = unit_projection(
+        lm, fashion.to_model_input(x[top.images[c, j : j + 1]]), layer="relu2", channels=[c], position=pos[None, None]
+    )
     y0, y1, x0, x1 = exact_box(stack, (INPUT_SIZE, INPUT_SIZE), *pos.tolist())
     outside = p.maps[0, 0].abs().sum(0).clone()
     outside[y0:y1, x0:x1] = 0
@@ -159,3 +160,60 @@ def test_scan_sets_refuse_unknown_names():
 
     with pytest.raises(ValueError, match="valid: fashion_test, fashion_train, imagenette_val"):
         datasets.load_scan_set("cifar10", None)
+
+
+def test_layer_order_claims_follow_the_statistic():
+    rng = np.random.default_rng(0)
+    ordered = {f"l{i}": np.clip(0.8 - 0.15 * i + 0.05 * rng.standard_normal(40), 0, 1) for i in range(5)}
+    trend, pairs = evolution.order_claims(ordered, score="top9_overlap", model="m")
+    assert trend.value < -0.8 and trend.ci[1] < 0 and trend.p_value < 0.01 and trend.verdict == "reproduced"
+    assert pairs.value == 4 and pairs.verdict == "reproduced"
+    # a reversal between the two upper layers: the trend survives, the layer-by-layer ordering does not
+    reversed_top = {**ordered, "l4": ordered["l3"] + 0.2}
+    trend, pairs = evolution.order_claims(reversed_top, score="top9_overlap", model="m")
+    assert trend.value < 0 and pairs.value == 3 and pairs.verdict == "partly reproduced"
+    flat = {f"l{i}": rng.uniform(0, 1, 40) for i in range(5)}
+    trend, pairs = evolution.order_claims(flat, score="top9_overlap", model="m")
+    assert trend.verdict != "reproduced" and pairs.value <= 1
+    # weights are not the paper's criterion: never compared with it
+    trend, _ = evolution.order_claims(ordered, score="filter_cosine", model="m", paper=None)
+    assert trend.verdict == "not comparable" and trend.paper is None
+
+
+def test_per_channel_scores_average_to_the_layer_means():
+    def top(images):
+        images = torch.tensor(images)
+        return scan.TopK(torch.ones(images.shape), images, torch.zeros(*images.shape, 2, dtype=torch.long), "l")
+
+    tops = {1: {"l": top([[1, 2, 3], [4, 5, 6]])}, 2: {"l": top([[1, 2, 8], [9, 4, 5]])}}
+    w = {e: {"l": torch.eye(2)} for e in tops}
+    per = evolution.per_channel(tops, w)
+    assert per["top9_overlap"]["l"][0].tolist() == pytest.approx([0.5, 0.5])
+    assert evolution.before_final(per["top1_same"]["l"]).tolist() == [1.0, 0.0]
+    assert evolution.convergence(tops, w)["top1_same"]["l"] == [0.5, 1.0]
+
+
+def test_band_power_and_difference_claims():
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    mid = torch.cos(2 * math.pi * 0.15 * xx)[None].repeat(6, 1, 1) + 0.01 * torch.randn(6, 32, 32)
+    low = torch.cos(2 * math.pi * 0.04 * xx)[None].repeat(6, 1, 1) + 0.01 * torch.randn(6, 32, 32)
+    pm, pl = architecture.band_power(mid, size=32)["mid"], architecture.band_power(low, size=32)["mid"]
+    assert (pm > 0.9).all() and (pl < 0.1).all()
+    c = architecture.difference_claim(pl.numpy(), pm.numpy(), id="x", statement="s", expected="negative",
+                                      what="mid", paper="zf2014.fig6.alexnet_layer1_lacks_mid_frequencies")  # fmt: skip
+    assert c.value < -0.8 and c.ci[1] < 0 and c.verdict == "reproduced"
+    c = architecture.difference_claim(pm.numpy(), pl.numpy(), id="x", statement="s", expected="negative",
+                                      what="mid", paper="zf2014.fig6.alexnet_layer1_lacks_mid_frequencies")  # fmt: skip
+    assert c.verdict == "not reproduced"
+    none = torch.zeros(24, dtype=torch.bool)
+    assert architecture.dead_claim(none, none, model_a="a", model_b="b", rel=0.05).verdict == "not reproduced"
+
+
+def test_fig6_panel_a_is_panel_c_bit_for_bit():
+    """The RMS cap never binds at this scale: the twin trained without it is the same network (the
+    figure of notebook 06 says so under panel (a))."""
+    a, c = trained.load_twin("zf_norenorm").model.state_dict(), trained.load_twin("zf").model.state_dict()
+    assert a.keys() == c.keys()
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    claim = architecture.identity_claim(a, c, model_a="zf_norenorm", model_b="zf")
+    assert claim.value == 0.0 and claim.verdict == "not comparable"
