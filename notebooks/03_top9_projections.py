@@ -23,8 +23,8 @@
 # %% tags=["parameters"]
 profile = "offline"  # "offline" (ZF twin, Fashion-MNIST) or "paper" (AlexNet, Imagenette) {offline, paper}
 model = ""  # empty means twin_zf offline and alexnet on the paper profile
-dataset = ""  # empty means fashion_test offline and imagenette_val on the paper profile {"", fashion_test, fashion_train, imagenette_val}
-n_images = 2000  # images scanned (the full preset scans 10 000) [100..60000]
+dataset = ""  # empty means fashion_test offline and imagenette_val on the paper profile; a scan-set name or an image folder
+n_images = 2000  # images scanned (the full preset scans 10 000) [1..60000]
 n_channels = 4  # feature maps shown per layer, a seeded random subset as in ZF [1..8]
 layers = ["relu1", "relu2", "relu3", "relu4", "relu5"]  # layers scanned and shown [1..5]
 seed = 0  # seed of the feature-map subset [0..1000]

@@ -614,6 +614,7 @@ def add_scan_parser(sub) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    # long: declarations of every subcommand, read top to bottom
     parser = argparse.ArgumentParser(prog="python -m zfhelpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 

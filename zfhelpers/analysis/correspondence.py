@@ -210,6 +210,7 @@ TOLERANCE = 2e-3  # Δ is a fraction of thousands of signs; CPU rounding flips a
 
 
 def table1_claims(result: Correspondence) -> list:
+    # long: one claim per row of ZF Table 1, kept side by side
     """ZF Table 1 measured: per part and layer, Δ with a bootstrap CI over the image pairs and a
     paired permutation test against random occlusion of the same pairs (one-sided: part below
     random); then the two readings of the caption (parts below random at layer 5; parts and random

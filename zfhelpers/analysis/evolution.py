@@ -40,7 +40,7 @@ def top1(top: TopK) -> TopK:
     return TopK(top.values[:, :1], top.images[:, :1], top.positions[:, :1], top.layer)
 
 
-def _jaccard(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def jaccard(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise |A ∩ B| / |A ∪ B| of two C×k index sets."""
     inter = (a[:, :, None] == b[:, None, :]).any(2).sum(1).float()
     return inter / (a.shape[1] + b.shape[1] - inter)
@@ -64,7 +64,7 @@ def per_channel(tops: Mapping[int, Mapping[str, TopK]], weights: Mapping[int, Ma
     for layer in tops[final]:
         ref, ref_w = tops[final][layer], weights[final][layer].flatten(1)
         out["top1_same"][layer] = [(tops[e][layer].images[:, 0] == ref.images[:, 0]).float().numpy() for e in epochs]
-        out["top9_overlap"][layer] = [_jaccard(tops[e][layer].images, ref.images).numpy() for e in epochs]
+        out["top9_overlap"][layer] = [jaccard(tops[e][layer].images, ref.images).numpy() for e in epochs]
         out["filter_cosine"][layer] = [
             torch.nn.functional.cosine_similarity(weights[e][layer].flatten(1).float(), ref_w.float(), dim=1).numpy()
             for e in epochs

@@ -57,6 +57,7 @@ def switch_class(res: OcclusionResult, box) -> int | None:
 
 
 def object_claims(name: str, res: OcclusionResult, box, categories=None, *, label_switch: bool = False) -> list[Claim]:
+    # long: one claim per photo and per Fig. 7 statement, kept side by side
     """The drop of p(target) when the occluder covers the object rather than the background; with
     ``label_switch`` (the image that plays ZF's Pomeranian) also the share of on-object positions
     where the most probable label switches to another class."""

@@ -1,5 +1,5 @@
 """Dataset scan for ZF Fig. 2 and Fig. 4: per channel, the top-k activations over a dataset with at
-most one per image (ZF §4: "the top 9 activations"; one per image is the evident intent, papers.md §1.4).
+most one per image (ZF §4: "the top 9 activations"; one per image is the evident intent, docs/papers.md §1.4).
 
 One streaming pass without autograd: for each batch the forward stops at the deepest scanned
 layer, each image contributes its strongest position per channel (the first in row-major order

@@ -77,7 +77,9 @@ def check_readme(text: str, results: dict[str, Results], values: list[float]) ->
     rest = text[:start] + text[end:]
     for lineno, line in enumerate(rest.splitlines(), 1):
         for token in unsupported_numbers(line, values):
-            problems.append(f"README line {lineno}: {token!r} is in no results file or paper entry: {line.strip()[:90]}")
+            problems.append(
+                f"README line {lineno}: {token!r} is in no results file or paper entry: {line.strip()[:90]}"
+            )
     return problems
 
 

@@ -20,11 +20,11 @@ def _index_sets() -> tuple[torch.Tensor, torch.Tensor]:
 def check_top9_jaccard(student) -> CheckResult:
     """``student(a, b)``: two C×9 tensors of image indices (each row a map's top-9 images at two
     checkpoints) → the C Jaccard overlaps |A ∩ B| / |A ∪ B|; compared with the package's."""
-    from ..analysis.evolution import _jaccard
+    from ..analysis.evolution import jaccard
 
     a, b = _index_sets()
     got = torch.as_tensor(student(a, b), dtype=torch.float32).flatten()
-    ref = _jaccard(a, b)
+    ref = jaccard(a, b)
     if got.shape == ref.shape and torch.allclose(got, ref, atol=1e-6):
         return CheckResult(True, "your overlap matches the package's top-9 Jaccard overlap")
     share = (a[:, :, None] == b[:, None, :]).any(2).sum(1).float() / a.shape[1]

@@ -76,7 +76,8 @@ def check(key: str, student: Callable) -> CheckResult:
         result = EXERCISES[key].checker(student)
     except NotImplementedError:
         result = CheckResult(False, f"{EXERCISES[key].title}: not attempted yet — replace the "
-                                    "`raise NotImplementedError` with your code and run the cell again", False)  # fmt: skip
+                                    "`raise NotImplementedError` with your code and run the cell again",
+                             False)  # fmt: skip
     except Exception as exc:  # the student's code failed: say how, do not stop the notebook
         result = CheckResult(False, f"{EXERCISES[key].title}: your function raised {type(exc).__name__}: {exc}")
     print(result)

@@ -116,6 +116,7 @@ def _collapse_note(study) -> str:
 
 
 def depth_claims(study: dict[str, FMILayer], *, paper_net: bool, seed: int = 0) -> list[Claim]:
+    # long: one claim per Xia et al. statement and control, kept side by side
     """Colourfulness, spectral entropy and coherence of the last vs the first layer's FMI textures,
     and the colour rise beyond the plain inversion's (the control)."""
     layers = list(study)
@@ -266,6 +267,7 @@ def _paired(cmp: StyleComparison, stat: str, a: str, b: str) -> np.ndarray:
 
 
 def style_claims(cmp: StyleComparison, *, paper_net: bool) -> list[Claim]:
+    # long: one claim per Xia et al. statement on PMCI and Gatys, kept side by side
     """Each method lowers its own statistic more than the other does; how much of Gatys' Gram match
     PMCI's channel sums give; Gatys' convergence."""
     claims = []

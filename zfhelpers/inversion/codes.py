@@ -1,4 +1,4 @@
-"""Code modifications ψ of Xia et al. (arXiv 1608.04170, §2; papers.md §3.2).
+"""Code modifications ψ of Xia et al. (arXiv 1608.04170, §2; docs/papers.md §3.2).
 
 A code Φ is B×C×H×W (a batch of one layer's feature maps). Notation: channel energy
 s_c = Σ_m Φ_{c,m}, total S = Σ_c s_c."""

@@ -1,5 +1,5 @@
 """Loss terms, each per batch element (shape B), so a batch of inversions is a sum of independent
-problems (papers.md §3.2, §5.1)."""
+problems (docs/papers.md §3.2, §5.1)."""
 
 from __future__ import annotations
 

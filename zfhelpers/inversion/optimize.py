@@ -1,6 +1,6 @@
 """The optimisation loop: find images whose codes minimise a per-image objective.
 
-Two recipes (papers.md §3.1, §5.1):
+Two recipes (docs/papers.md §3.1, §5.1):
 
 * ``authors`` — Xia et al.'s code: SGD, lr 0.1 × 0.9 every 10 steps, momentum 0.9, each gradient
   element clipped to ±10 (MXNet ``clip_gradient``), weight decay 5e-4 (an L2 prior on x), at most

@@ -218,6 +218,7 @@ def compare_styles(
     progress: bool = True,
     checkpoint_dir: Path | None = None,
 ) -> StyleComparison:
+    # long: PMCI and Gatys run on identical settings in one place
     """Every (painting, method) of ``styles`` (name → 1×3×h×w) on ``content`` (1×3×H×W) as one batch
     with the same start image, then both statistics' errors of every result and of the content
     photo itself (the starting gap) against each painting."""

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+
 from .. import checks
 from ..models.capture import OUTPUT, capture_detached, eval_mode
 from ..models.zoo import adapt

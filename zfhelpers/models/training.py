@@ -113,6 +113,7 @@ def train(
     stop_after: int | None = None,
     prepare=None,
 ) -> dict:
+    # long: ZF's recipe with checkpoints and resume in one readable loop
     """Train (or resume) and write ``{arch}_epoch{E:03d}.pt`` at the schedule's epochs plus a
     ``{arch}_last.pt`` after every epoch. ``*_data`` are (inputs, labels); ``prepare`` maps a batch
     of inputs to model-ready tensors on the fly (e.g. :func:`zfhelpers.data.fashion.to_model_input`, so

@@ -29,7 +29,8 @@ DEAD_COLOUR = "#c00"
 
 def firing_channel(acts: torch.Tensor, preferred: int | None = None, *, by: str = "mean", border: int = 0) -> int:
     """An opening channel of a C×H×W activation that fires on this image: ``preferred`` when any of
-    its activations is non-zero, otherwise the strongest channel (:func:`zfhelpers.methods.targets.strongest_channels`)."""
+    its activations is non-zero, otherwise the strongest channel
+    (:func:`zfhelpers.methods.targets.strongest_channels`)."""
     if preferred is not None and 0 <= preferred < acts.shape[0] and bool(acts[preferred].any()):
         return int(preferred)
     return strongest_channels(acts, 1, by=by, border=border)[0]
@@ -39,7 +40,7 @@ def dead_note(channel: int, where: str = "this image") -> str:
     return f"channel {channel} is dead on {where} (all zeros)"
 
 
-def _show(im, ax, array: np.ndarray) -> None:
+def show(im, ax, array: np.ndarray) -> None:
     """Put ``array`` into an existing AxesImage, whatever its size, and fit the axes to it."""
     h, w = array.shape[:2]
     im.set_data(array)
@@ -48,7 +49,7 @@ def _show(im, ax, array: np.ndarray) -> None:
     ax.set_ylim(h - 0.5, -0.5)
 
 
-def _blank(ax, fontsize: float = 9):
+def blank(ax, fontsize: float = 9):
     """An axes without ticks, with an empty image and a hidden centred message."""
     ax.axis("off")
     im = ax.imshow(np.full((2, 2, 3), 0.5), interpolation="nearest")
@@ -57,7 +58,7 @@ def _blank(ax, fontsize: float = 9):
     return im, msg
 
 
-def _say(msg, text: str | None) -> None:
+def say(msg, text: str | None) -> None:
     msg.set_text(text or "")
     msg.set_visible(bool(text))
 
@@ -77,7 +78,7 @@ class FeatureMapDrawing(Drawing):
         ax_in.imshow(sample.display)
         ax_in.set_title(f"input ({sample.name})", fontsize=9)
         ax_in.axis("off")
-        self.im_map, self.msg_map = _blank(self.ax_map)
+        self.im_map, self.msg_map = blank(self.ax_map)
         self.im_map.set_cmap("viridis")
         self.im_map.set_data(np.zeros((2, 2)))
         fig.colorbar(self.im_map, ax=self.ax_map, fraction=0.046, pad=0.03)
@@ -89,11 +90,11 @@ class FeatureMapDrawing(Drawing):
         fmap = self.activations(layer)[channel].float()
         arr = fmap.numpy()
         lo, hi = float(arr.min()), float(arr.max())
-        _show(self.im_map, self.ax_map, arr)
+        show(self.im_map, self.ax_map, arr)
         self.im_map.set_clim(*((lo, hi) if hi > lo else (lo, lo + 1)))  # a flat map: a plain 0..1 bar
         self.ax_map.set_title(f"{layer} channel {channel}  ({arr.shape[0]}×{arr.shape[1]}, max {hi:.2f})", fontsize=9)
         dead = not bool(fmap.any())
-        _say(self.msg_map, "dead on this image\n(all zeros)" if dead else None)
+        say(self.msg_map, "dead on this image\n(all zeros)" if dead else None)
         self.im_ov.set_visible(not dead)
         if not dead:
             m = upsample_map(fmap, self.sample.display.shape[:2])
@@ -129,7 +130,7 @@ class ProjectionDrawing(Drawing):
         self.figure = fig = new_figure(10.0, 3.1)
         self.axes = fig.subplots(1, 4)
         fig.subplots_adjust(left=0.01, right=0.99, top=0.83, bottom=0.02, wspace=0.08)
-        self.ims, self.msgs = zip(*(_blank(ax) for ax in self.axes))
+        self.ims, self.msgs = zip(*(blank(ax) for ax in self.axes))
         self.ims[1].set_cmap("viridis")
         (self.marker,) = self.axes[1].plot([0], [0], marker="s", mfc="none", mec="red", ms=7, mew=1.5)
         from matplotlib.patches import Rectangle
@@ -145,10 +146,10 @@ class ProjectionDrawing(Drawing):
         fmap = self.acts(image, layer)[channel]
         p = self.unit(image, layer, channel)
         value, (y, x) = float(p.values[0, 0]), p.positions[0, 0].tolist()
-        _show(self.ims[0], self.axes[0], s.display)
+        show(self.ims[0], self.axes[0], s.display)
         self.axes[0].set_title(f"{image}\n", fontsize=9)
         arr = fmap.float().numpy()
-        _show(self.ims[1], self.axes[1], arr)
+        show(self.ims[1], self.axes[1], arr)
         lo, hi = float(arr.min()), float(arr.max())
         self.ims[1].set_clim(*((lo, hi) if hi > lo else (lo, lo + 1)))
         if value == 0:
@@ -162,7 +163,7 @@ class ProjectionDrawing(Drawing):
         self.box.set_visible(note is None)
         for im in self.ims[2:]:
             im.set_visible(note is None)
-        _say(self.msgs[2], "nothing to project:\n" + note.replace(" (", "\n(") if note else None)
+        say(self.msgs[2], "nothing to project:\n" + note.replace(" (", "\n(") if note else None)
         if note:
             self.axes[2].set_title(f"{self.rule} projection\n", fontsize=9)
             self.axes[3].set_title("", fontsize=9)
@@ -170,8 +171,8 @@ class ProjectionDrawing(Drawing):
         self.marker.set_data([x], [y])
         y0, y1, x0, x1 = support_box(p.maps[0, 0])
         self.box.set_bounds(x0 - 0.5, y0 - 0.5, x1 - x0, y1 - y0)
-        _show(self.ims[2], self.axes[2], projection_rgb(p.maps[0, 0])[y0:y1, x0:x1])
-        _show(self.ims[3], self.axes[3], s.display[y0:y1, x0:x1])
+        show(self.ims[2], self.axes[2], projection_rgb(p.maps[0, 0])[y0:y1, x0:x1])
+        show(self.ims[3], self.axes[3], s.display[y0:y1, x0:x1])
         self.axes[2].set_title(f"{self.rule} projection of that unit\n({y1 - y0}×{x1 - x0} px, grey = 0)", fontsize=9)
         self.axes[3].set_title("the image under it\n(red box on the photo)", fontsize=9)
         return None
@@ -208,7 +209,7 @@ class Top9Drawing(Drawing):
         self.figure = fig = new_figure(7.6, 4.0)
         self.axes = fig.subplots(1, 2)
         fig.subplots_adjust(left=0.01, right=0.99, top=0.84, bottom=0.02, wspace=0.05)
-        self.ims, self.msgs = zip(*(_blank(ax, fontsize=10) for ax in self.axes))
+        self.ims, self.msgs = zip(*(blank(ax, fontsize=10) for ax in self.axes))
 
     def __call__(self, layer: str, channel: int) -> str | None:
         values = self.tops[layer].values[channel]
@@ -216,8 +217,8 @@ class Top9Drawing(Drawing):
             note = f"channel {channel} never fires on the {self.n_images} scanned images"
             for im, msg in zip(self.ims, self.msgs):
                 im.set_visible(False)
-                _say(msg, None)
-            _say(self.msgs[0], note.replace(" on ", "\non "))
+                say(msg, None)
+            say(self.msgs[0], note.replace(" on ", "\non "))
             for ax in self.axes:
                 ax.set_title("")
             self.figure.suptitle(f"{layer} channel {channel}", fontsize=10)
@@ -226,10 +227,10 @@ class Top9Drawing(Drawing):
         size = tp.projections.shape[2]
         interpolation = "nearest" if size < 40 else "antialiased"
         for im, ax, msg, block in zip(self.ims, self.axes, self.msgs, (tp.projections[0], tp.patches[0])):
-            _show(im, ax, tile_block(block))
+            show(im, ax, tile_block(block))
             im.set_interpolation(interpolation)
             im.set_visible(True)
-            _say(msg, None)
+            say(msg, None)
         self.axes[0].set_title("projections (grey = 0)", fontsize=9)
         self.axes[1].set_title(f"receptive-field patches ({size} px)", fontsize=9)
         span = f"activations {float(values.min()):.2f}–{float(values.max()):.2f}"

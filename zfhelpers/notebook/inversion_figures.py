@@ -16,7 +16,7 @@ from ..inversion.fmi import FMILayer, collapsed
 from ..inversion.optimize import capture_codes, get_recipe, invert
 from ..inversion.rmci import VARIANT_LABELS, RMCILayer, rmci_layer
 from ..inversion.style import STATISTICS, StyleComparison
-from .explorers import DEAD_COLOUR, _blank, _say, _show, firing_channel
+from .explorers import DEAD_COLOUR, blank, firing_channel, say, show
 from .widgets import Drawing, Explorer, controls_explorer, layer_channel_explorer, new_figure
 
 PANEL = 1.25  # inches per image panel
@@ -177,7 +177,7 @@ class FMIDrawing(Drawing):
         self.figure = new_figure(6.2, 3.2)
         self.ax_photo, self.ax_fmi = self.figure.subplots(1, 2)
         _image(self.ax_photo, sample.display, sample.name)
-        self.im, self.msg = _blank(self.ax_fmi)
+        self.im, self.msg = blank(self.ax_fmi)
         self.figure.tight_layout()
 
     def codes(self, layer: str) -> torch.Tensor:
@@ -201,14 +201,14 @@ class FMIDrawing(Drawing):
             got = capture_codes(self.lm, res.images, [layer])[layer]
             self._cache[key] = (res.display[0].numpy(), bool(collapsed(got, code, [channel])[0]))
         img, bad = self._cache[key]
-        _show(self.im, self.ax_fmi, img)
+        show(self.im, self.ax_fmi, img)
         silent = not bool(self.codes(layer)[channel].any())
         self.ax_fmi.set_title(
             f"FMI {layer}, filter {channel}" + (" (collapsed)" if bad else ""),
             fontsize=8,
             color=DEAD_COLOUR if bad else "black",
         )
-        _say(self.msg, None)
+        say(self.msg, None)
         return f"filter {channel} is silent on {self.sample.name}" if silent else None
 
 
@@ -325,7 +325,7 @@ def rmci_explorer(loaded, sample, *, recipe, layers, seed: int = 0) -> Explorer:
     }
     fig = new_figure(3.4, 3.4)
     ax = fig.subplots()
-    im, msg = _blank(ax)
+    im, msg = blank(ax)
     fig.tight_layout()
 
     class _RMCIDrawing(Drawing):
@@ -342,9 +342,9 @@ def rmci_explorer(loaded, sample, *, recipe, layers, seed: int = 0) -> Explorer:
                 seed=draw,
                 progress=False,
             )
-            _show(im, ax, res.display[0, 0].numpy())
+            show(im, ax, res.display[0, 0].numpy())
             ax.set_title(f"RMCI {layer}, {VARIANT_LABELS[variant]}, seed {draw}", fontsize=7)
-            _say(msg, None)
+            say(msg, None)
             return f"share of ψ reproduced {float(res.share[0, 0]):.2f}"
 
     return controls_explorer(_RMCIDrawing(), controls)

@@ -16,7 +16,7 @@ from ..data.display import projection_rgb, support_box
 from ..methods.projection import Projector
 from ..methods.rules import RULES
 from ..models.zoo import adapt
-from .explorers import _blank, _say, _show, dead_note, firing_channel
+from .explorers import blank, dead_note, firing_channel, say, show
 from .widgets import Drawing, Explorer, layer_channel_explorer, new_figure
 
 
@@ -34,7 +34,7 @@ class RulesDrawing(Drawing):
         self.figure = fig = new_figure(11.0, 3.1)
         self.axes = fig.subplots(1, len(RULES) + 1)
         fig.subplots_adjust(left=0.01, right=0.99, top=0.83, bottom=0.02, wspace=0.06)
-        self.ims, self.msgs = zip(*(_blank(ax) for ax in self.axes))
+        self.ims, self.msgs = zip(*(blank(ax) for ax in self.axes))
         self.box = self.axes[0].add_patch(Rectangle((0, 0), 1, 1, fill=False, ec="red", lw=1.5))
 
     def acts(self, layer: str) -> torch.Tensor:
@@ -43,7 +43,7 @@ class RulesDrawing(Drawing):
 
     def __call__(self, layer: str, channel: int) -> str | None:
         s = self.sample
-        _show(self.ims[0], self.axes[0], s.display)
+        show(self.ims[0], self.axes[0], s.display)
         units = {rule: self.forward(layer, rule).units(channel, border=self.border, ceiling=self.ceiling)
                  for rule in RULES}  # fmt: skip
         value = float(units["deconvnet"].values[0, 0])
@@ -57,7 +57,7 @@ class RulesDrawing(Drawing):
         self.box.set_visible(note is None)
         for im in self.ims[1:]:
             im.set_visible(note is None)
-        _say(self.msgs[1], "nothing to project:\n" + note if note else None)
+        say(self.msgs[1], "nothing to project:\n" + note if note else None)
         if note:
             for ax, rule in zip(self.axes[1:], RULES):
                 ax.set_title(rule, fontsize=9)
@@ -65,7 +65,7 @@ class RulesDrawing(Drawing):
         y0, y1, x0, x1 = support_box(units["deconvnet"].maps[0, 0])
         self.box.set_bounds(x0 - 0.5, y0 - 0.5, x1 - x0, y1 - y0)
         for im, ax, rule in zip(self.ims[1:], self.axes[1:], RULES):
-            _show(im, ax, projection_rgb(units[rule].maps[0, 0])[y0:y1, x0:x1])
+            show(im, ax, projection_rgb(units[rule].maps[0, 0])[y0:y1, x0:x1])
             ax.set_title(f"{rule}\n({y1 - y0}×{x1 - x0} px, grey = 0)", fontsize=9)
         return None
 

@@ -93,6 +93,7 @@ def save_figure(
     dpi: int = 100,
     stamp: bool = True,
 ) -> list[Path]:
+    # long: the one exit of every figure: checks, stamps, both formats, the manifest
     """Save ``fig`` as ``figures/<name>.png`` (and ``.pdf``); return the written paths.
 
     ``model`` and ``data`` are required: every figure says what produced it
