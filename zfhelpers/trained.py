@@ -42,6 +42,8 @@ VARIANTS: dict[str, TrainConfig] = {
 CRITTERS_TRAIN, CRITTERS_TEST = 6000, 1000
 #: The explanatory graph's layers on the parts net: 28, 28, 14, 14 units at 112 px (VGG16: conv4_2 … conv5_3)
 GRAPH_LAYERS = ("relu3_1", "relu3_2", "relu4_1", "relu4_2")
+#: The paper's node densities ρ for those layers (N = ⌈ρhw⌉: 40 nodes per filter at 28×28, 20 at 14×14)
+GRAPH_DENSITIES = (0.05, 0.05, 0.1, 0.1)
 DESCRIPTIONS = {
     "zf": "ZF-style twin (7x7/2 conv1), RMS renormalisation 0.1",
     "alexnet": "AlexNet-style twin (11x11/4 conv1), RMS renormalisation 0.1",
@@ -113,9 +115,11 @@ def export(variant: str, work_dir: Path | None = None, out_dir: Path | None = No
         "config": json.loads(last["config"]),
         "history": json.loads(last["history"]),
         "epochs": files,
-        "data": (f"procedural critters (zfhelpers.critters), {CRITTERS_TRAIN} training / {CRITTERS_TEST} test images"
-                 if variant == "parts_vgg" else
-                 f"Fashion-MNIST (Zalando, MIT), first {cfg.train_subset} training images; test: all 10 000"),
+        "data": (
+            f"procedural critters (zfhelpers.critters), {CRITTERS_TRAIN} training / {CRITTERS_TEST} test images"
+            if variant == "parts_vgg"
+            else f"Fashion-MNIST (Zalando, MIT), first {cfg.train_subset} training images; test: all 10 000"
+        ),
     }
     atomic_write(manifest_path, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=1) + "\n"))
     return written
