@@ -79,7 +79,7 @@ class GraphParams:
     edge_cut: float = 0.1
     parent_units: str = "child"  # "child" (rescaled, default) or "parent" (the release)
     clamp_centres: bool = True  # the release lets centres leave the map
-    chunk_mb: float = 256  # temporaries of the E-step and of parent selection
+    chunk_mb: float = 32  # temporaries of the E-step and of parent selection (small chunks stay in cache)
 
     def __post_init__(self):
         if self.parent_units not in PARENT_UNITS:
@@ -492,7 +492,7 @@ def infer(graph: dict[str, GraphLayer], maps: dict[str, torch.Tensor],
 
 
 def memory_estimate(shapes: dict[str, tuple[int, ...]], densities: dict[str, float], *, mirror: bool = False,
-                    chunk_mb: int = 256) -> int:  # fmt: skip
+                    chunk_mb: float = 32) -> int:  # fmt: skip
     """Bytes :func:`learn_graph` needs beyond the maps themselves: per layer the positions, scores
     and rankings of every node on every image (float32), the upper layer's displacements, and the
     chunked temporaries of the E-step (both orientations) and of parent selection."""

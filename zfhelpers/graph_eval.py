@@ -350,10 +350,10 @@ def diverse_units(pos_px: torch.Tensor, scores: torch.Tensor, landmarks: torch.T
                   n: int, top_images: int = 20, pool: int | None = None) -> list[tuple[int, int]]:  # fmt: skip
     """Up to ``n`` of the best-ranked units (:func:`rank_units`) for a figure of "best nodes": at
     most one per filter, taken in turn for each landmark — the one a unit sits nearest to on average
-    over its top images — so that the figure shows different filters and parts. Returns
-    (unit, landmark index) pairs, best first within each landmark."""
+    over its top images — so that the figure shows different filters and parts (``pool``: only the
+    best ``pool`` units; default all). Returns (unit, landmark index) pairs, best first per landmark."""
     order, top = rank_units(scores, top_images)
-    pool_units = order[: pool or 20 * n]
+    pool_units = order[:pool] if pool else order
     img = top[:, pool_units]
     dist = (pos_px[img, pool_units[None]][:, :, None] - landmarks[img]).norm(dim=-1).nanmean(0)  # u×K
     part = dist.nan_to_num(float("inf")).argmin(1).tolist()
@@ -393,11 +393,13 @@ def format_results(results: dict, title: str = "") -> str:
         return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
 
     lines = [title] if title else []
-    lines.append(f"{'':28} {'value':>7} {'95% CI':>17} {'n':>5} {'p':>7}  note")
+    width = max([26, *map(len, results)])
+    lines.append(f"{'':{width}} {'value':>7} {'95% CI':>17} {'n':>5} {'p':>7}  note")
     for name, r in results.items():
         ci = f"[{num(r.get('ci_low'))}, {num(r.get('ci_high'))}]" if r.get("ci_low") is not None else ""
         p = num(r.get("p"), "{:.2g}") if "p" in r else ""
-        lines.append(f"{name:28} {num(r['value']):>7} {ci:>17} {num(r.get('n'), '{}'):>5} {p:>7}  {r.get('note', '')}")
+        n = num(r.get("n"), "{}")
+        lines.append(f"{name:{width}} {num(r['value']):>7} {ci:>17} {n:>5} {p:>7}  {r.get('note', '')}")
     return "\n".join(lines)
 
 
@@ -425,6 +427,117 @@ def verdict(study: dict, a: str = "nodes", b: str = "raw_filters") -> str:
     lines.append(f"{a} close {share:.0%} of the gap from a unit that never moves ({centre:.3f}) to the landmark "
                  f"floor ({floor:.3f})")  # fmt: skip
     return "\n".join(lines)
+
+
+def critter_data(n_images: int, n_test: int, n_negatives: int, *, facing: str = "random", seed: int = 0) -> dict:
+    """Procedural critters with landmarks (:mod:`zfhelpers.critters`) for the parts net: uint8
+    ``train``/``test``/``negatives``, landmarks, names, ``prepare`` and whether each critter faces
+    left (``facing_left``: its head left of its tail)."""
+    from . import critters, trained
+
+    x_train, _, marks_train = critters.make(n_images, positive_rate=1.0, seed=100 + seed, facing=facing)
+    x_test, _, marks_test = critters.make(n_test, positive_rate=1.0, seed=200 + seed, facing=facing)
+    x_neg, _, _ = critters.make(n_negatives, positive_rate=0.0, seed=300 + seed)
+    return {"train": x_train, "test": x_test, "negatives": x_neg, "marks_train": marks_train,
+            "marks_test": marks_test, "names": list(critters.LANDMARKS), "prepare": trained.critter_input,
+            "facing_left": marks_test[:, 0, 0] < marks_test[:, 1, 0],
+            "label": f"procedural critters facing {'either way' if facing == 'random' else facing}: "
+                     f"{n_images} to learn, {n_test} to test"}  # fmt: skip
+
+
+def folder_data(annotations, net, side: int = 224) -> dict:
+    """A landmark folder (:func:`load_landmark_folder`) split in halves to learn and to test, in
+    the same form as :func:`critter_data`; without negatives, the committed sample photos."""
+    import zfhelpers
+
+    folder = load_landmark_folder(annotations, side=side)
+    half = len(folder["images"]) // 2
+    negatives = folder["negatives"]
+    if negatives is None:
+        negatives = torch.stack([(torch.from_numpy(zfhelpers.prepare(n, net.preprocess).display).permute(2, 0, 1) * 255)
+                                 .to(torch.uint8) for n in zfhelpers.sample_images()])  # fmt: skip
+
+    def prepare(b):
+        return net.preprocess.normalize(b.float() / 255)
+
+    return {"train": folder["images"][:half], "test": folder["images"][half:], "negatives": negatives,
+            "marks_train": folder["landmarks"][:half], "marks_test": folder["landmarks"][half:],
+            "names": folder["names"], "prepare": prepare, "facing_left": None,
+            "label": f"{annotations}: {half} to learn, {len(folder['images']) - half} to test"}  # fmt: skip
+
+
+def run_study(net, layers: list[str], data: dict, densities: dict[str, float], *, flip: bool = True,
+              faithful: bool = False, iterations: int = 20, top_images: int = 20, top_units: int = 50,
+              n_boot: int = 1000, seed: int = 0, checkpoint_root=None, progress: bool = True) -> dict:  # fmt: skip
+    """Learn the graph on ``data["train"]`` (with left/right handling if ``flip``), infer on the test
+    images and measure: location instability of nodes vs raw filters vs the landmark floor and a
+    unit fixed at the image centre, and 3-shot localisation. Returns the inputs, graph, inference
+    and the results dicts ``instability``, ``localisation`` and ``orientation`` (how often the
+    chosen orientation matches the facing, when known). With ``checkpoint_root``, finished layers
+    are checkpointed in a sub-folder named after the model, data and settings (and resumed)."""
+    import re
+    from pathlib import Path
+
+    from . import explanatory_graph as eg
+
+    checkpoint_dir = None
+    if checkpoint_root is not None:
+        slug = re.sub(r"[^a-z0-9]+", "_", data["label"].lower()).strip("_")
+        checkpoint_dir = Path(checkpoint_root) / (f"{getattr(net, 'name', 'net')}_{slug}_{'flip' if flip else 'plain'}"
+                                                  f"_{iterations}_{seed}{'_faithful' if faithful else ''}")  # fmt: skip
+
+    inputs = graph_inputs(net, layers, data["train"], data["test"], data["negatives"], data["prepare"], mirror=flip)
+    strides = inputs["strides"]
+    graph = eg.learn_graph(inputs["train"], strides, densities, mirror=inputs["train_mirror"], faithful=faithful,
+                           iterations=iterations, seed=seed, checkpoint_dir=checkpoint_dir,
+                           progress=progress)  # fmt: skip
+    inferred = eg.infer(graph, inputs["test"], inputs["test_mirror"])
+    size = data["train"].shape[-1]
+    diagonal = size * math.sqrt(2)
+    methods = {"nodes": graph_units(inferred, strides), "raw_filters": raw_units(inputs["test"], strides)}
+    instability = instability_study(methods, data["marks_test"], diagonal, (size / 2, size / 2), top_images=top_images,
+                                    top_units=top_units, n_boot=n_boot, seed=seed)  # fmt: skip
+    train_units = {"nodes": concat_units(graph_units(graph, strides, "scores")),
+                   "raw_filters": concat_units(raw_units(inputs["train"], strides))}  # fmt: skip
+    test_units = {"nodes": concat_units(graph_units(inferred, strides, "scores")),
+                  "raw_filters": concat_units(raw_units(inputs["test"], strides))}  # fmt: skip
+    localisation = localisation_study(train_units, test_units, data["marks_train"], data["marks_test"], diagonal,
+                                      data["names"], n_boot=n_boot, seed=seed)  # fmt: skip
+    orientation = {}
+    flipped = inferred[layers[-1]].flipped
+    if flipped is not None and data.get("facing_left") is not None:
+        agree = float((flipped == data["facing_left"]).float().mean())
+        orientation["orientation_agreement"] = _entry(
+            max(agree, 1 - agree),
+            n=len(flipped),
+            note=(
+                "share of test images read in the canonical orientation (mirrored exactly when facing the other way)"
+            ),
+        )
+    return {"inputs": inputs, "graph": graph, "inferred": inferred, "instability": instability,
+            "localisation": localisation, "orientation": orientation, "label": data["label"]}  # fmt: skip
+
+
+def describe_graph(graph: dict) -> str:
+    """A small table of a learned graph: map size, filters, nodes per filter and nodes per layer."""
+    lines = [f"{'layer':9} {'map':>6} {'filters':>8} {'nodes/filter':>13} {'nodes':>7}"]
+    total = 0
+    for name, layer in graph.items():
+        c, n = layer.centers.shape[:2]
+        total += c * n
+        lines.append(f"{name:9} {layer.size[0]:>3}x{layer.size[1]:<2} {c:>8} {n:>13} {c * n:>7}")
+    return "\n".join([*lines, f"total nodes: {total}"])
+
+
+def claims(studies: dict[str, dict]) -> dict:
+    """The notebook's measured claims as one flat ``{name: entry}`` dict (regime-prefixed keys)."""
+    out = {}
+    for regime, st in studies.items():
+        for part in ("instability", "localisation", "orientation"):
+            for name, entry in st[part].items():
+                if "@" not in name:
+                    out[f"{regime}/{part}/{name}"] = entry
+    return out
 
 
 def load_landmark_folder(annotations, side: int = 224) -> dict:
