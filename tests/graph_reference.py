@@ -39,10 +39,10 @@ def bilinear(evidence: np.ndarray, y: float, x: float) -> float:
     return total
 
 
-def node_candidates(centre, shift, sigma, lam, sigma_par, evidence, h):
+def node_candidates(centre, shift, sigma, lam, sigma_par, evidence, h, grid=6):
     """One node in one image (getProb_local_mex.cpp + doE.m): per candidate j (x outer, y inner, as
     the release orders them), D (prob·λ), A (the evidence) and the absolute position."""
-    cand = candidates(sigma, h)
+    cand = candidates(sigma, h, grid)
     cy, cx = centre[0] + shift[0], centre[1] + shift[1]
     out = []
     for ox in cand:  # p1 → w
@@ -76,18 +76,18 @@ def other_prob(positions: list, probs: list) -> list:
     return out
 
 
-def e_step(evidence, centers, sigma, shift, lam, sigma_par, h, tau_rate=0.1):
+def e_step(evidence, centers, sigma, shift, lam, sigma_par, h, tau_rate=0.1, grid=6):
     """learn_explanatoryGraph.m's parfor body for every image: q, D·A, positions, S and T.
     ``evidence`` I×C×h×w, ``centers`` C×N×2, ``sigma`` C×N, ``shift`` I×C×N×2, ``lam`` I×C×N,
     ``sigma_par`` C×N (numpy float64)."""
     n_img, c, _, _ = evidence.shape
     n = centers.shape[1]
-    g2 = len(candidates(1.0, h)) ** 2
+    g2 = grid**2
     q, da = np.zeros((n_img, c, n, g2)), np.zeros((n_img, c, n, g2))
     positions, score, rank = np.zeros((n_img, c, n, 2)), np.zeros((n_img, c, n)), np.zeros((n_img, c, n))
     for i in range(n_img):
         nodes = [[node_candidates(centers[ch, v], shift[i, ch, v], sigma[ch, v], lam[i, ch, v], sigma_par[ch, v],
-                                  evidence[i, ch], h) for v in range(n)] for ch in range(c)]  # fmt: skip
+                                  evidence[i, ch], h, grid) for v in range(n)] for ch in range(c)]  # fmt: skip
         tau = tau_rate * np.mean([sum(d for d, _, _ in nodes[ch][v]) for ch in range(c) for v in range(n)])
         for ch in range(c):
             probs = [[d for d, _, _ in nodes[ch][v]] for v in range(n)]

@@ -33,13 +33,17 @@ def _inputs(layer, n_img=2, seed=1):
     return evidence, shift, log_lam, sigma_par
 
 
-def test_e_step_matches_the_release_loops():
+@pytest.mark.parametrize("ties", [False, True])
+def test_e_step_matches_the_release_loops(ties):
     layer = _layer()
     evidence, shift, log_lam, sigma_par = _inputs(layer)
-    params = eg.GraphParams(density=0.05)
+    grid = 6
+    if ties:  # integer centres (as initialised), a 4×4 grid with binary steps: exact edge and midway ties
+        layer.centers, shift, grid = layer.centers.round(), torch.zeros_like(shift), 4
+    params = eg.GraphParams(density=0.05, grid=grid)
     got = eg.e_step(evidence, layer, shift, log_lam, sigma_par, params)
     want = ref.e_step(evidence.numpy(), layer.centers.numpy(), layer.sigma.numpy(), shift.numpy(),
-                      log_lam.exp().numpy(), sigma_par.numpy(), H)  # fmt: skip
+                      log_lam.exp().numpy(), sigma_par.numpy(), H, grid=grid)  # fmt: skip
     for key in ("q", "da", "positions", "score", "rank"):
         np.testing.assert_allclose(got[key].numpy(), want[key], rtol=1e-9, atol=1e-12, err_msg=key)
     # the competition is exercised: somewhere another node's grid covers a candidate

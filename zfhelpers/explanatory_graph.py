@@ -24,13 +24,16 @@ the border, keep the 600 with the largest total T, and give each node the 15 who
 squared difference over the candidates and images. Layers are learned top-down, 20 iterations.
 
 **Left/right.** Objects face either way; a node tied to fixed displacements cannot follow a
-mirrored part. Given the maps of the mirrored images, each image is read at the top layer in the
-orientation whose nodes explain more mass (larger Σ_V T_V), re-chosen every iteration; the layers
-below use the top layer's choice, so the whole graph sees one canonical orientation. Positions on
-mirrored images are mirrored back (``positions``; ``frame_positions`` keeps the canonical frame).
-The authors' release meant to do this, but its "flipped" features are those of the unflipped
-image (a no-op, §4.2), and it compares Σ log D·A, which prefers the orientation with *less*
-evidence under the windows; we compare the explained mass.
+mirrored part. Given the maps of the mirrored images, each image is read at the top layer as it
+is or mirrored, whichever is closer to a common reference (congealing: the reference starts as the
+first image and becomes the mean of the chosen top-layer maps; new images are compared with the
+learned reference); the layers below use the top layer's choice, so the whole graph sees one
+canonical orientation. Positions on mirrored images are mirrored back (``positions``;
+``frame_positions`` keeps the canonical frame). The release meant to choose by the nodes' fit
+(Σ log D·A, at every top-layer iteration), but its "flipped" features are those of the unflipped
+image (a no-op, §4.2). Choosing by the nodes' fit (we tried their explained mass Σ_V T_V) from a
+random start locks in a mixture of both orientations: on planted parts, half of them mirrored, 60 %
+are recovered, as without flips, against 98 % with congealing.
 
 **Defaults and the ``faithful`` preset.** Where the release's choice is sound the default is the
 release's: absolute λ (it weighs nodes against each other in Z, so it is not a per-node constant),
@@ -218,11 +221,12 @@ def competition(mu: torch.Tensor, cand: torch.Tensor, r: torch.Tensor, sigma_par
 
 
 def e_step(evidence: torch.Tensor, layer: GraphLayer, shift: torch.Tensor, log_lam: torch.Tensor,
-           sigma_par: torch.Tensor, params: GraphParams) -> dict[str, torch.Tensor]:  # fmt: skip
+           sigma_par: torch.Tensor, params: GraphParams, with_q: bool = True) -> dict[str, torch.Tensor]:  # fmt: skip
     """Inference for every image, filter and node of one chunk (see the module docstring).
 
     ``evidence`` I×C×h×w (smoothed), ``shift`` I×C×N×2 (Δ_V), ``log_lam`` I×C×N (log λ_V),
-    ``sigma_par`` C×N. Returns q, D·A (I×C×N×G²), the offsets (C×N×G²×2), positions, S and T."""
+    ``sigma_par`` C×N. Returns q (unless ``with_q`` is False: positions and scores do not need
+    the competition), D·A (I×C×N×G²), the offsets (C×N×G²×2), positions, S and T."""
     n_img, c, h, w = evidence.shape
     n = layer.nodes_per_filter
     cand, r = candidate_grid(layer.sigma, h, params)  # C×N×G
@@ -234,15 +238,15 @@ def e_step(evidence: torch.Tensor, layer: GraphLayer, shift: torch.Tensor, log_l
     prior = (g1[..., :, None] * g1[..., None, :]).flatten(-2)  # C×N×G², without λ
     lam = log_lam.exp()
     d = lam[..., None] * prior[None]
-    tau = params.tau_rate * d.sum(-1).mean((1, 2))  # per image: mean prior mass over the layer's nodes
-    z = (competition(mu, cand, r, sigma_par, lam) + tau.view(-1, 1, 1, 1)).clamp_min(1e-7)
     da = d * a
     best = (prior[None] * a).argmax(-1)  # = argmax D·A for λ > 0, and safe where λ underflows
     o_hat = off[None].expand(n_img, -1, -1, -1, -1).gather(3, best[..., None, None].expand(-1, -1, -1, 1, 2))[..., 0, :]
-    return {
-        "q": d / z * a, "da": da, "offsets": off, "positions": mu + o_hat,
-        "score": da.gather(-1, best[..., None])[..., 0], "rank": da.sum(-1),
-    }  # fmt: skip
+    out = {"da": da, "offsets": off, "positions": mu + o_hat, "score": da.gather(-1, best[..., None])[..., 0],
+           "rank": da.sum(-1)}  # fmt: skip
+    if with_q:
+        tau = params.tau_rate * d.sum(-1).mean((1, 2))  # per image: mean prior mass over the layer's nodes
+        out["q"] = d / (competition(mu, cand, r, sigma_par, lam) + tau.view(-1, 1, 1, 1)).clamp_min(1e-7) * a
+    return out
 
 
 def m_step(layer: GraphLayer, q_sum: torch.Tensor, da_sum: torch.Tensor, offsets: torch.Tensor,
@@ -374,7 +378,8 @@ def _e_pass(maps: torch.Tensor, mirror: torch.Tensor | None, flipped: torch.Tens
             shift = layer.centers.new_zeros(sl.stop - i0, c, n, 2)
             log_lam = layer.centers.new_zeros(sl.stop - i0, c, n)
         m = maps[sl] if mirror is None else torch.where(flipped[sl].view(-1, 1, 1, 1), mirror[sl], maps[sl])
-        est = e_step(smooth_maps(_as_float(m), params.map_sigma * h), layer, shift, log_lam, sigma_par, params)
+        est = e_step(smooth_maps(_as_float(m), params.map_sigma * h), layer, shift, log_lam, sigma_par, params,
+                     with_q=stats)  # fmt: skip
         for k in out:
             out[k].append(est[k])
         if stats:
