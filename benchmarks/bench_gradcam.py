@@ -4,7 +4,10 @@ Both run one forward and one backward over the whole batch; the ratio measures t
 around them (pytorch-grad-cam moves maps to NumPy and resizes them with OpenCV one by one).
 Maps are compared (after pytorch-grad-cam's normalisation) before the times are printed.
 
-    python benchmarks/bench_gradcam.py [--images 32] [--repeat 3]
+    python benchmarks/bench_gradcam.py [--quick] [--images 32] [--repeat 3]
+
+``--quick``: 8 images, one repeat. No goal is stated for this comparison; the RESULT line uses 1
+(at least as fast as the peer).
 """
 
 from __future__ import annotations
@@ -14,19 +17,22 @@ import argparse
 import cv2
 import numpy as np
 import torch
-from common import machine, sample_batch, timed
+from common import machine, result, sample_batch, timed
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 import zfhelpers
-from zfhelpers import cam
+from zfhelpers.methods import cam
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="8 images, one repeat")
     args = parser.parse_args()
+    if args.quick:
+        args.images, args.repeat = 8, 1
     torch.manual_seed(0)
     lm = zfhelpers.load_model("mobilenet_v2")
     x = sample_batch(lm.preprocess, args.images, 224)
@@ -45,6 +51,7 @@ def main() -> None:
     print(f"# Grad-CAM, mobilenet_v2 head, {args.images} images 224px, best of {args.repeat}; {machine()}")
     print(f"zfhelpers {t_ours:.3f} s ({args.images / t_ours:.1f} img/s)   pytorch-grad-cam {t_peer:.3f} s "
           f"({args.images / t_peer:.1f} img/s)   ratio {t_peer / t_ours:.2f}x   max diff {err:.1e}")  # fmt: skip
+    result("gradcam_vs_pytorch_grad_cam", t_peer / t_ours, 1)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def child(n_img: int, chunk_mb: float) -> None:
     """One image count: print a JSON line per transition."""
     import torch
 
-    from zfhelpers import explanatory_graph as eg
+    from zfhelpers.graph import model as eg
 
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(0)

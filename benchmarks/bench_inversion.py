@@ -3,7 +3,9 @@ goal: ≥ 3×), (2) the modern recipe vs the authors' SGD: time to the same rela
 
 Same model (VGG16-HED conv stack with average pools), same image, same seeds, one run.
 
-    python benchmarks/bench_inversion.py [--size 64] [--layer relu3_2] [--filters 8] [--steps 20]
+    python benchmarks/bench_inversion.py [--quick] [--size 64] [--layer relu3_2] [--filters 8] [--steps 20]
+
+``--quick``: 4 filters x 10 steps, no recipe comparison (it has no goal).
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import argparse
 import time
 
 import torch
-from common import machine
+from common import machine, result
 
 import zfhelpers
 from zfhelpers import inversion
 from zfhelpers.inversion.optimize import RECIPES, invert
 from zfhelpers.inversion.param import uniform_init
-from zfhelpers.zoo import Preprocess
+from zfhelpers.models.zoo import Preprocess
 
 
 def main() -> None:
@@ -28,7 +30,10 @@ def main() -> None:
     parser.add_argument("--filters", type=int, default=8)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--recipe-layers", nargs="+", default=["relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"])
+    parser.add_argument("--quick", action="store_true", help="4 filters x 10 steps, no recipe comparison")
     args = parser.parse_args()
+    if args.quick:
+        args.filters, args.steps, args.recipe_layers = 4, 10, []
     torch.manual_seed(0)
     lm = zfhelpers.load_model("vgg16_hed").avg_pooled()
     pre = Preprocess(resize=args.size, crop=args.size, mean=lm.preprocess.mean, std=lm.preprocess.std)
@@ -37,7 +42,7 @@ def main() -> None:
 
     # (1) batching
     with torch.no_grad():
-        code = inversion.features(lm, x, [args.layer])[args.layer]
+        code = inversion.capture_codes(lm, x, [args.layer])[args.layer]
     ks = torch.arange(args.filters)
     targets = inversion.feature_map(code.expand(args.filters, -1, -1, -1), ks)
     rec = RECIPES["modern"].with_(max_steps=args.steps, jitter=0)
@@ -56,12 +61,13 @@ def main() -> None:
     print(f"FMI {args.layer}, {args.filters} filters x {args.steps} steps: one batch {t_batch:.1f} s, one at a time "
           f"{t_single:.1f} s -> {t_single / t_batch:.2f}x (goal >= 3x); "
           f"max |difference of rel. code error| {diff:.1e}")  # fmt: skip
+    result("inversion_batch_vs_one_at_a_time", t_single / t_batch, 3)
 
     # (2) recipes: plain inversion of each layer, time to the authors' final error
     x0 = uniform_init((1, 3, args.size, args.size), torch.Generator().manual_seed(0), 0.1)
     for layer in args.recipe_layers:
         with torch.no_grad():
-            target = {layer: inversion.features(lm, x, [layer])[layer]}
+            target = {layer: inversion.capture_codes(lm, x, [layer])[layer]}
         runs = {}
         for name in ("authors", "modern"):
             t = time.perf_counter()
@@ -78,6 +84,7 @@ def main() -> None:
             verdict = f"modern never reaches it (its best: {float(hm.min()):.3f})"
         print(f"{layer}: authors {int(ra.steps[0])} steps {ta:.1f} s -> rel. error {goal:.3f}; modern "
               f"{int(rm.steps[0])} steps {tm:.1f} s -> {float(rm.error[0]):.3f}; {verdict}")  # fmt: skip
+
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,10 @@ strongest position in each of N images). Captum needs one call per channel (a ca
 selector picks each image's own argmax); zfhelpers does one truncated forward and one vmapped
 backward per chunk of channels. The maps are checked to agree before the times are printed.
 
-    python benchmarks/bench_projection.py [--channels 64] [--images 8] [--size 128] [--layers relu3_3 relu4_3]
+    python benchmarks/bench_projection.py [--quick] [--channels 64] [--images 8] [--size 128] [--layers relu3_3 relu4_3]
+
+``--quick``: 16 channels × 4 images at 96 px, relu3_3 only. No goal is stated for this comparison;
+the RESULT lines use 1 (at least as fast as the peer).
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ import argparse
 import copy
 
 import torch
-from common import machine, sample_batch, timed
+from common import machine, result, sample_batch, timed
 
 import zfhelpers
-from zfhelpers.backprop import project
+from zfhelpers.methods.projection import unit_projection
 
 
 def captum_maps(model, module, x, channels, positions, rule):
@@ -40,7 +43,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--layers", nargs="+", default=["relu3_3", "relu4_3"])
     parser.add_argument("--batch-size", type=int, default=16, help="channels per vmapped backward")
+    parser.add_argument("--quick", action="store_true", help="16 channels x 4 images at 96 px, relu3_3 only")
     args = parser.parse_args()
+    if args.quick:
+        args.channels, args.images, args.size, args.layers = 16, 4, 96, ["relu3_3"]
     torch.manual_seed(0)
 
     lm = zfhelpers.load_model("vgg16_hed")
@@ -61,8 +67,8 @@ def main() -> None:
 
 def compare(lm, peer, x, layer, rule, channels, batch_size) -> None:
     peer_module = peer.get_submodule(lm.layers[layer])
-    project(lm, x[:1], layer, [0], rule=rule)  # warm-up
-    t_ours, ours = timed(lambda: project(lm, x, layer, channels, rule=rule, batch_size=batch_size), repeat=2)
+    unit_projection(lm, x[:1], layer=layer, channels=[0], rule=rule)  # warm-up
+    t_ours, ours = timed(lambda: unit_projection(lm, x, layer=layer, channels=channels, rule=rule, batch_size=batch_size), repeat=2)
     t_peer, theirs = timed(lambda: captum_maps(peer, peer_module, x, channels, ours.positions, rule))
     # ZF seeds the backward pass with the activation's value, Captum with 1.
     scaled = ours.maps / ours.values.clamp_min(1e-12)[..., None, None, None]
@@ -70,7 +76,8 @@ def compare(lm, peer, x, layer, rule, channels, batch_size) -> None:
     err = ((scaled - theirs).abs().amax((2, 3, 4)) / theirs.abs().amax((2, 3, 4)).clamp_min(1e-12))[alive]
     assert float(err.max()) < 1e-4, f"maps disagree: {float(err.max())}"
     print(f"{layer:8} {rule:10} {t_ours:12.2f} {t_peer:10.2f} {t_peer / t_ours:6.1f}x  {float(err.max()):.1e}",
-          flush=True)
+          flush=True)  # fmt: skip
+    result(f"projection_{layer}_{rule}_vs_captum", t_peer / t_ours, 1)
 
 
 if __name__ == "__main__":

@@ -34,3 +34,9 @@ def sample_batch(preprocess, n: int, size: int) -> torch.Tensor:
     while x.shape[0] < n:
         x = torch.cat([x, x.roll(17, dims=-1)])
     return F.interpolate(x[:n], size=(size, size), mode="bilinear", align_corners=False)
+
+
+def result(name: str, ratio: float, goal: float) -> None:
+    """One figure of merit in the form ``run.py`` collects: ``RESULT <name> <ratio> goal <goal>``
+    (higher is better; the goal is met when ratio >= goal)."""
+    print(f"RESULT {name} {ratio:.2f} goal {goal:g}", flush=True)

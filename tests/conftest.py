@@ -35,3 +35,7 @@ def hed():
 
 def pytest_report_header(config):
     return f"torch {torch.__version__}, threads {torch.get_num_threads()}, cwd {os.getcwd()}"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-ui", action="store_true", help="run the real-browser tests in tests/ui (make ui-test)")

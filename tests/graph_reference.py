@@ -1,6 +1,6 @@
 """Slow, direct loops written from the authors' MATLAB/C++ release of the explanatory graph (one
 image, filter, node and candidate at a time, 0-based here where the release is 1-based). The tests
-check the vectorised ``zfhelpers.explanatory_graph`` / ``graph_eval`` against them."""
+check the vectorised ``zfhelpers.graph.model`` / ``zfhelpers.graph.evaluate`` against them."""
 
 from __future__ import annotations
 

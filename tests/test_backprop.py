@@ -7,8 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zfhelpers.backprop import RULES, BackpropRules, UnhookedRectifierWarning, attribute, forward_to, project
-from zfhelpers.deconvnet import mirror_project
+from zfhelpers import capture
+from zfhelpers.methods.mirror import mirror_project
+from zfhelpers.methods.projection import Projector, channel_projection, class_projection, unit_projection
+from zfhelpers.methods.rules import RULES, BackpropRules, UnhookedRectifierWarning
 
 
 def zf_like(inplace=True):
@@ -23,7 +25,7 @@ def zf_like(inplace=True):
 @pytest.mark.parametrize("layer", [5, 8])
 def test_engine_equals_explicit_mirror_on_overlapping_pools(layer):
     net, x = zf_like(), torch.randn(2, 3, 96, 96)
-    p = project(net, x, str(layer), list(range(16)), rule="deconvnet")
+    p = unit_projection(net, x, layer=str(layer), channels=list(range(16)), rule="deconvnet")
     compared = 0
     for k, c in enumerate(p.channels):
         for n in range(x.shape[0]):
@@ -39,7 +41,7 @@ def test_collision_rule_matters_only_when_pools_overlap():
     overlapping, x = zf_like(), torch.randn(1, 3, 96, 96)
     diffs = []
     for c in range(16):
-        pos = tuple(project(overlapping, x, "8", c).positions[0, 0].tolist())
+        pos = tuple(unit_projection(overlapping, x, layer="8", channels=c).positions[0, 0].tolist())
         s = mirror_project(overlapping, x, 8, c, pos, collision="sum").image
         o = mirror_project(overlapping, x, 8, c, pos, collision="overwrite").image
         diffs.append((s - o).abs().max().item())
@@ -107,25 +109,40 @@ def test_gradient_rule_equals_autograd():
 def test_batched_projection_equals_one_at_a_time():
     net, x = zf_like(), torch.randn(3, 3, 80, 80)
     for rule in RULES:
-        batched = project(net, x, "5", list(range(6)), rule=rule, batch_size=4)
+        batched = unit_projection(net, x, layer="5", channels=list(range(6)), rule=rule, batch_size=4)
         for k, c in enumerate(batched.channels):
             for n in range(3):
-                single = project(net, x[n : n + 1], "5", c, rule=rule)
+                single = unit_projection(net, x[n : n + 1], layer="5", channels=c, rule=rule)
                 assert torch.allclose(single.maps[0, 0], batched.maps[k, n], atol=1e-6)
                 assert torch.equal(single.positions[0, 0], batched.positions[k, n])
+
+
+def test_one_recorded_forward_projects_many_units_like_project():
+    # The explorers keep one forward pass per (image, layer) and project a channel per slider move.
+    net, x = zf_like(), torch.randn(2, 3, 80, 80)
+    for rule in RULES:
+        fwd = Projector(net, x, layer="5", rule=rule)
+        with torch.no_grad():  # a caller's no_grad must not matter: the graph was built with grad on
+            for c in (3, 0, 3, 5):
+                again = fwd.units(c, border=1)
+                ref = unit_projection(net, x, layer="5", channels=c, rule=rule, border=1)
+                assert torch.allclose(again.maps, ref.maps, atol=1e-6) and torch.equal(again.positions, ref.positions)
+        assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())
+    last = Projector(net, x, layer="5").units([1, 2])
+    assert last.maps.shape == (2, 2, 3, 80, 80)
 
 
 def test_projection_zeroes_all_other_activations():
     """A unit whose activation is zero projects to nothing; a fixed position is honoured."""
     net, x = zf_like(), torch.randn(1, 3, 64, 64)
-    acts = forward_to(net, net[5], x)
+    acts = capture(net, x, ["5"])["5"]
     zero = (acts[0] == 0).nonzero()[0].tolist()
-    p = project(net, x, "5", zero[0], position=tuple(zero[1:]))
+    p = unit_projection(net, x, layer="5", channels=zero[0], position=tuple(zero[1:]))
     assert p.values.item() == 0 and p.maps.abs().max() == 0
     with pytest.raises(ValueError, match=r"valid: 0\.\.15"):
-        project(net, x, "5", 99)
-    with pytest.raises(ValueError, match="valid rules: gradient, deconvnet, guided"):
-        project(net, x, "5", 0, rule="lrp")
+        unit_projection(net, x, layer="5", channels=99)
+    with pytest.raises(ValueError, match="valid: gradient, deconvnet, guided"):
+        unit_projection(net, x, layer="5", channels=0, rule="lrp")
 
 
 def test_hooks_and_inplace_flags_restored_after_an_exception():
@@ -185,20 +202,20 @@ def test_attribute_class_score_gradient_matches_autograd():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5))
     x = torch.randn(2, 3, 12, 12, requires_grad=True)
     (expected,) = torch.autograd.grad(net(x)[:, 3].sum(), x)
-    assert torch.allclose(attribute(net, x, 3, "gradient"), expected, atol=1e-6)
+    assert torch.allclose(class_projection(net, x, target=3, rule="gradient"), expected, atol=1e-6)
 
 
 def test_cascading_randomization_leaves_the_model_alone_and_detects_change():
-    from zfhelpers.sanity import cascading_randomization, similarity
+    from zfhelpers.analysis.sanity import cascading_randomization, similarity
 
     torch.manual_seed(0)
     net = zf_like()
     x = torch.randn(2, 3, 64, 64)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    steps = cascading_randomization(net, [("conv3", "7"), ("conv2", "4"), ("conv1", "0")],
-                                    lambda m: attribute(m, x, 0, "gradient", layer="8"))  # fmt: skip
+    steps = cascading_randomization(net, lambda m: channel_projection(m, x, layer="8", channels=0, rule="gradient"),
+                                    layers=["7", "4", "0"])  # fmt: skip
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
-    assert [s.randomized_up_to for s in steps] == ["none", "conv3", "conv2", "conv1"]
+    assert [s.randomized_up_to for s in steps] == ["none", "7", "4", "0"]
     assert steps[0].spearman == 1.0 and steps[-1].spearman < 0.9
     rho, ssim = similarity(steps[0].maps, steps[0].maps)
     assert rho == pytest.approx(1.0) and ssim == pytest.approx(1.0)

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from zfhelpers import cam
-from zfhelpers.data import load_batch
+from zfhelpers.data.images import load_batch
+from zfhelpers.methods import cam
 
 
 class GapNet(nn.Module):
@@ -23,8 +23,8 @@ def test_gradcam_is_relu_cam_over_z_on_a_gap_linear_net():
     torch.manual_seed(0)
     net, x = GapNet().eval(), torch.randn(4, 3, 16, 16)
     for target in (2, [0, 1, 2, 3], "top1", "top3"):
-        c = cam.cam(net, x, target, layer="features.3")
-        g = cam.gradcam(net, x, target, layer="features.3")
+        c = cam.cam(net, x, target=target, layer="features.3")
+        g = cam.gradcam(net, x, target=target, layer="features.3")
         assert torch.equal(c.targets, g.targets)
         z = c.maps.shape[-1] * c.maps.shape[-2]
         assert torch.allclose(g.maps, torch.relu(c.maps) / z, atol=1e-6)
@@ -39,9 +39,9 @@ def test_gradcam_equals_cam_on_mobilenet(mobilenet):
 def test_batched_equals_per_image(mobilenet):
     x, _ = load_batch(["chelsea", "coffee", "rocket"], mobilenet.preprocess)
     for method in cam.METHODS:
-        batched = cam.run(method, mobilenet, x, "top2")
+        batched = cam.run(method, mobilenet, x, target="top2")
         for i in range(3):
-            single = cam.run(method, mobilenet, x[i : i + 1], "top2")
+            single = cam.run(method, mobilenet, x[i : i + 1], target="top2")
             assert single.targets.item() == batched.targets[i].item()
             assert torch.allclose(single.maps[0], batched.maps[i], atol=1e-5, rtol=1e-4)
             if method == "guided_gradcam":
@@ -52,17 +52,17 @@ def test_cam_refuses_non_gap_heads():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 14 * 14, 3), nn.ReLU(),
                         nn.Linear(3, 2))  # fmt: skip
     with pytest.raises(ValueError, match="use gradcam instead"):
-        cam.cam(net, torch.randn(1, 3, 16, 16), 0, layer="1")
+        cam.cam(net, torch.randn(1, 3, 16, 16), target=0, layer="1")
 
 
 def test_bad_targets_and_methods():
     net, x = GapNet().eval(), torch.randn(2, 3, 16, 16)
     with pytest.raises(ValueError, match="'top1'"):
-        cam.gradcam(net, x, "best", layer="features.3")
+        cam.gradcam(net, x, target="best", layer="features.3")
     with pytest.raises(ValueError, match=r"0\.\.4"):
-        cam.gradcam(net, x, 7, layer="features.3")
+        cam.gradcam(net, x, target=7, layer="features.3")
     with pytest.raises(ValueError, match="valid: cam, gradcam, gradcampp, guided_gradcam"):
-        cam.run("scorecam", net, x, 0, "features.3")
+        cam.run("scorecam", net, x, target=0, layer="features.3")
 
 
 @pytest.mark.parametrize("method", ["gradcam", "gradcampp"])
@@ -94,7 +94,7 @@ def test_matches_pytorch_grad_cam(mobilenet, method):
 def test_baselines(mobilenet):
     x, samples = load_batch(["chelsea"], mobilenet.preprocess)
     trained = cam.gradcam(mobilenet, x)
-    rand = cam.random_model_baseline(mobilenet, x, trained.targets)
+    rand = cam.random_model_baseline(mobilenet, x, target=trained.targets)
     assert rand.maps.shape == trained.maps.shape and not torch.allclose(rand.maps, trained.maps)
     assert all(p.requires_grad is False for p in mobilenet.model.parameters())  # original untouched
     edges = cam.sobel_baseline([s.display for s in samples])

@@ -82,4 +82,45 @@ def test_failing_notebook_is_named_and_exit_is_nonzero(tmp_path, monkeypatch, ca
     assert status == 1
     assert "FAILED notebooks: 01_broken" in out.err
     assert "00_fine" in out.out and "boom" in out.out
-    assert (tmp_path / "build" / "executed" / "01_broken.ipynb").exists()
+    assert list((tmp_path / "build" / "runs").glob("*/executed/01_broken.ipynb"))
+
+
+def test_refresh_runs_explorers_non_interactively_and_keeps_the_source(tmp_path, monkeypatch):
+    """Committed notebooks store the explorer's note, never a live widget; a text progress bar
+    keeps only its last line."""
+    import nbformat
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    body = ("from zfhelpers.notebook import widgets\nfrom zfhelpers.progress import tqdm\n"
+            "for _ in tqdm(range(3), desc='scan'): pass\n"
+            "widgets.explore(interactive, lambda: widgets.controls_explorer(lambda **kw: None, "
+            "{'size': __import__('ipywidgets').IntSlider()}))")  # fmt: skip
+    _notebook(folder / "01_explorer.ipynb", body)
+    before = nbformat.read(folder / "01_explorer.ipynb", as_version=4)
+    monkeypatch.setenv("ZFHELPERS_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.delenv("JUPYTER_PATH", raising=False)
+    assert cli.main(["refresh-notebooks", "--notebooks", str(folder)]) == 0
+    nb = nbformat.read(folder / "01_explorer.ipynb", as_version=4)
+    assert [c.source for c in nb.cells] == [c.source for c in before.cells]
+    outputs = nb.cells[1].outputs
+    kinds = [sorted(o.get("data", {})) or o.get("name") for o in outputs]
+    assert ["text/markdown", "text/plain"] in kinds and "widgets" not in nb.metadata
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    (bar,) = [o.text for o in outputs if o.get("name") == "stderr"]
+    assert "scan: 100%" in bar and "\r" not in bar and " 0%" not in bar
+
+
+def test_refresh_leaves_a_failing_notebook_unchanged_and_names_it(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder / "01_broken.ipynb", "raise RuntimeError('boom')")
+    before = (folder / "01_broken.ipynb").read_bytes()
+    monkeypatch.setenv("ZFHELPERS_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setenv("ZFHELPERS_FIGURES_DIR", str(tmp_path / "figures"))
+    monkeypatch.delenv("JUPYTER_PATH", raising=False)
+    assert cli.main(["refresh-notebooks", "--notebooks", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED 01_broken.ipynb" in err and "boom" in err and "Traceback" not in err
+    assert (folder / "01_broken.ipynb").read_bytes() == before
+    assert not [p for p in (tmp_path / "figures").iterdir() if p.name.startswith(".staging")]

@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from zfhelpers import data
-from zfhelpers.zoo import Preprocess
+from zfhelpers.data import images as data
+from zfhelpers.models.zoo import Preprocess
 
 
 def test_sample_images_are_committed():

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from zfhelpers import explanatory_graph as eg
+from zfhelpers.graph import model as eg
 
 SMALL = dict(parents=4, candidates=50, iterations=10)
 
@@ -107,7 +107,7 @@ def test_landmark_folder_loader_scales_points(tmp_path):
 
     from PIL import Image
 
-    from zfhelpers import graph_eval
+    from zfhelpers.graph import evaluate as graph_eval
 
     for i, size in enumerate([(100, 50), (60, 60)]):
         Image.new("RGB", size, (i * 40, 100, 200)).save(tmp_path / f"im{i}.png")

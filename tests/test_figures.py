@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import pytest
 from PIL import Image
 
-from zfhelpers.figures import save_figure
+from zfhelpers.notebook.save import save_figure
 
 
 def _fig():
@@ -60,3 +60,18 @@ def test_bad_arguments(figures_tmp, kwargs, match):
     with pytest.raises(ValueError, match=match):
         save_figure(_fig(), args.pop("name"), **args)
     assert not list(figures_tmp.iterdir())
+
+
+def test_staged_figures_reach_figures_only_when_published(figures_tmp, monkeypatch):
+    from zfhelpers.notebook.save import STAGING_ENV, publish
+
+    staging = figures_tmp / ".staging-99.p1.x.part"
+    monkeypatch.setenv(STAGING_ENV, str(staging))
+    save_figure(_fig(), "99_staged", model="m", data="d", formats=("png",))
+    (staging / "results").mkdir()
+    (staging / "results" / "99_staged.offline.json").write_text("{}")
+    assert not (figures_tmp / "99_staged.png").exists()
+    moved = publish(staging)
+    assert sorted(p.relative_to(figures_tmp).as_posix() for p in moved) == ["99_staged.png",
+                                                                          "results/99_staged.offline.json"]  # fmt: skip
+    assert not staging.exists()

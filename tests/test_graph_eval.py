@@ -2,14 +2,12 @@
 floor and fixed-point baselines, the studies' intervals and tests, diverse unit choice, few-shot
 localisation, and the small statistics module."""
 
-import math
-
 import numpy as np
 import pytest
 import torch
 
-from zfhelpers import explanatory_graph as eg
-from zfhelpers import graph_eval, stats
+from zfhelpers.graph import evaluate as graph_eval
+from zfhelpers.graph import model as eg
 
 
 def _landmarks(n=30, seed=0, missing=True):
@@ -96,24 +94,25 @@ def test_few_shot_localisation_is_exact_for_units_at_a_fixed_offset():
     assert study["nodes"]["value"] < 1e-5 and study["nodes-raw"]["value"] < 0
 
 
-def test_bootstrap_interval_and_paired_permutation_test():
+def test_image_bootstrap_and_nan_aware_paired_test():
     rng = np.random.default_rng(0)
     x = rng.normal(1.0, 1.0, 200)
-    low, high = stats.bootstrap_ci(x)
-    assert low < x.mean() < high and low > 0.7 and high < 1.3
-    lows, highs = stats.bootstrap_ci(np.arange(len(x)), lambda i: np.array([x[i].mean(), x[i].std()]), n_boot=300)
-    assert lows.shape == (2,) and lows[1] < x.std() < highs[1]
-    assert stats.paired_permutation_test([1, 1, 1], [0, 0, 0]) == pytest.approx(2 / 8)  # exact: 8 sign patterns
-    assert stats.paired_permutation_test(x, x) == 1.0
-    assert stats.paired_permutation_test(x + 0.5, x + rng.normal(0, 0.1, 200)) < 0.001
-    with pytest.raises(ValueError, match="same length"):
-        stats.paired_permutation_test([1, 2], [1])
+    lows, highs = graph_eval._bootstrap_images(len(x), lambda i: np.array([x[i].mean(), x[i].std()]), n_boot=300,
+                                               seed=0)  # fmt: skip
+    assert lows.shape == (2,) and lows[0] < x.mean() < highs[0] and lows[1] < x.std() < highs[1]
+    low, high = graph_eval._ci(np.r_[x, np.nan], 300, 0)  # NaN (image without the landmark) left out
+    assert low < x.mean() < high
+    y = x + rng.normal(0, 0.1, 200)
+    assert graph_eval._paired_p(np.r_[x + 0.5, np.nan], np.r_[y, 1.0]) < 0.001
+    assert graph_eval._paired_p(x, x) == 1.0
 
 
-def test_paper_numbers_are_sourced_and_unknown_ones_are_none():
-    assert all(e["source"] for e in graph_eval.PAPER_INSTABILITY.values())
-    known = {k: e["value"] for k, e in graph_eval.PAPER_INSTABILITY.items() if e["value"] is not None}
-    assert sorted(known.values()) == [0.137, 0.139, 0.144]
-    assert graph_eval.PAPER_INSTABILITY["explanatory graph nodes (Zhang et al. 2018)"]["value"] is None
-    rows = graph_eval.paper_table(graph_eval.PAPER_INSTABILITY)
-    assert "—" in graph_eval.format_results(rows) and not math.isnan(rows["raw VGG-16 filters, CUB200-2011"]["value"])
+def test_paper_numbers_come_from_the_registry_and_unknown_ones_are_none():
+    paper = graph_eval.paper_numbers(graph_eval.PAPER_INSTABILITY)
+    assert all(e["source"] and e["label"] for e in paper.values())
+    known = sorted(e["value"] for e in paper.values() if e["value"] is not None)
+    assert known == [0.137, 0.139, 0.144]  # Interpretable CNNs, raw VGG-16 filters
+    assert paper["zhang2018aaai.location_instability.cub200.graph_nodes"]["value"] is None
+    rows = graph_eval.paper_table(paper)
+    assert "—" in graph_eval.format_results(rows)
+    assert all(e["value"] is None for e in graph_eval.paper_numbers(graph_eval.PAPER_LOCALISATION).values())

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from zfhelpers import explanatory_graph as eg
-from zfhelpers import graph_eval
+from zfhelpers.graph import evaluate as graph_eval
+from zfhelpers.graph import model as eg
 
 H = 10
 

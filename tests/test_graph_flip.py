@@ -4,8 +4,8 @@ ones; positions come back in each image's own frame."""
 import pytest
 import torch
 
-from zfhelpers import explanatory_graph as eg
-from zfhelpers import graph_eval
+from zfhelpers.graph import evaluate as graph_eval
+from zfhelpers.graph import model as eg
 
 SMALL = dict(parents=4, candidates=50, iterations=10)
 DENS = {"lower": 0.05, "upper": 0.1}

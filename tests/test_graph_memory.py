@@ -4,7 +4,7 @@ chunking does not change results."""
 import pytest
 import torch
 
-from zfhelpers import explanatory_graph as eg
+from zfhelpers.graph import model as eg
 
 
 def test_memory_estimate_is_linear_in_images_and_warns_before_a_run_that_will_not_fit(monkeypatch):

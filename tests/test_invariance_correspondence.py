@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from zfhelpers import correspondence as corr
-from zfhelpers import invariance
+from zfhelpers.analysis import correspondence as corr
+from zfhelpers.analysis import invariance
 
 
 def test_transforms_identity_and_direction():
@@ -18,7 +18,7 @@ def test_transforms_identity_and_direction():
 
 
 def test_curves_on_the_zoo_model(mobilenet):
-    from zfhelpers.data import load_batch
+    from zfhelpers.data.images import load_batch
 
     x, _ = load_batch(["chelsea", "orange"], mobilenet.preprocess)
     c = invariance.invariance_curves(mobilenet, x, [285, 950], "rotate", [0, 90, 180], low="stem", high="fc")

@@ -6,13 +6,15 @@ import torch
 from torch import nn
 
 from zfhelpers.inversion import codes, invert, invert_code, objectives, style_transfer
-from zfhelpers.inversion.optimize import RECIPES, features
+from zfhelpers.inversion.optimize import RECIPES, capture_codes
 from zfhelpers.inversion.optimize import invert as invert_fn
 
 
 def tiny_vgg():
     """A VGG-like stack with a LoadedModel's interface (layer names relu1_1 … relu2_1)."""
-    from zfhelpers.zoo import FeatureStack, LoadedModel, ModelSpec, Preprocess, vgg_layers
+    from zfhelpers.models.layers import vgg_layers
+    from zfhelpers.models.stack import FeatureStack
+    from zfhelpers.models.zoo import LoadedModel, ModelSpec, Preprocess
 
     torch.manual_seed(0)
     f = nn.Sequential(
@@ -21,7 +23,7 @@ def tiny_vgg():
     )  # fmt: skip
     model = FeatureStack(f).eval().requires_grad_(False)
     pre = Preprocess(resize=24, crop=24, mean=(0.5,) * 3, std=(1 / 255,) * 3)
-    spec = ModelSpec("tiny", "offline", "-", lambda: model, vgg_layers, "tiny test VGG", preprocess=pre,
+    spec = ModelSpec("tiny", "offline", "tiny test VGG", build=lambda: model, layer_table=vgg_layers, preprocess=pre,
                      classifier=False)  # fmt: skip
     return LoadedModel("tiny", model, vgg_layers(model), pre, None, {}, spec)
 
@@ -91,7 +93,7 @@ def smooth_image(seed=1):
 def test_inverting_an_unmodified_code_recovers_it(recipe, threshold, layer):
     lm = tiny_vgg()
     rec = RECIPES[recipe].with_(max_steps=300, tol=None, jitter=0)
-    res = invert_code(lm, smooth_image(), layer, "none", recipe=rec, progress=False)
+    res = invert_code(lm, smooth_image(), layer=layer, mode="none", recipe=rec, progress=False)
     assert res.error.item() < threshold
     assert res.display.shape == (1, 24, 24, 3) and 0 <= res.display.min() and res.display.max() <= 1
 
@@ -100,11 +102,11 @@ def test_batched_inversion_equals_one_at_a_time_and_repeats_exactly():
     lm = tiny_vgg()
     x = torch.rand(1, 3, 24, 24) * 255 - 127
     recipe = RECIPES["modern"].with_(max_steps=15, jitter=0)
-    batch = invert_code(lm, x, "relu2_1", "feature_map", filters=[0, 3, 7], recipe=recipe, progress=False)
-    again = invert_code(lm, x, "relu2_1", "feature_map", filters=[0, 3, 7], recipe=recipe, progress=False)
+    batch = invert_code(lm, x, layer="relu2_1", mode="feature_map", channels=[0, 3, 7], recipe=recipe, progress=False)
+    again = invert_code(lm, x, layer="relu2_1", mode="feature_map", channels=[0, 3, 7], recipe=recipe, progress=False)
     assert torch.equal(batch.images, again.images)
     with torch.no_grad():
-        code = features(lm, x, ["relu2_1"])["relu2_1"]
+        code = capture_codes(lm, x, ["relu2_1"])["relu2_1"]
     x0 = batch.history  # noqa: F841  (history is recorded per step)
     from zfhelpers.inversion.param import uniform_init
 
@@ -118,13 +120,13 @@ def test_authors_stopping_rule_is_per_image_and_resume_matches(tmp_path):
     lm = tiny_vgg()
     x = torch.rand(1, 3, 24, 24) * 255 - 127
     recipe = RECIPES["authors"].with_(max_steps=60, tol=0.02)
-    full = invert_code(lm, x, "relu1_2", "random", draws=3, recipe=recipe, progress=False)
+    full = invert_code(lm, x, layer="relu1_2", mode="random", draws=3, recipe=recipe, progress=False)
     assert (full.steps < 60).any()  # the relative-change rule stopped some images early
     ck = tmp_path / "inv.pt"
     from zfhelpers.inversion.param import uniform_init
 
     with torch.no_grad():
-        code = features(lm, x, ["relu1_2"])["relu1_2"]
+        code = capture_codes(lm, x, ["relu1_2"])["relu1_2"]
     draws = code.expand(3, -1, -1, -1).contiguous()
     target = {"relu1_2": codes.random_modification(draws, torch.Generator().manual_seed(0))}
     x0 = uniform_init((3, 3, 24, 24), torch.Generator().manual_seed(0), recipe.init_scale)
@@ -150,14 +152,14 @@ def test_style_transfer_runs_both_methods_and_rejects_unknown_ones():
 def test_hooks_are_removed_even_when_a_layer_is_missing():
     lm = tiny_vgg()
     with pytest.raises(ValueError):
-        features(lm, torch.zeros(1, 3, 24, 24), ["relu9_9"])
+        capture_codes(lm, torch.zeros(1, 3, 24, 24), ["relu9_9"])
     assert all(not m._forward_hooks for m in lm.model.modules())
     with pytest.raises(ValueError, match="valid: authors, modern"):
         invert(lm, {"relu1_1": torch.zeros(1, 8, 24, 24)}, "lbfgs", image_shape=(24, 24))
 
 
 def test_texture_metrics_on_known_images():
-    from zfhelpers import texture
+    from zfhelpers.analysis import texture
 
     yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
     stripes = (0.5 + 0.5 * torch.cos(2 * torch.pi * xx / 4))[None, ..., None].expand(1, 32, 32, 3)
@@ -183,5 +185,5 @@ def test_avg_pooled_copy_leaves_the_original_alone():
     assert avg.layers == lm.layers and "average pools" in avg.label
     x = torch.rand(1, 3, 24, 24)
     with torch.no_grad():
-        a, m = features(avg, x, ["relu2_1"])["relu2_1"], features(lm, x, ["relu2_1"])["relu2_1"]
+        a, m = capture_codes(avg, x, ["relu2_1"])["relu2_1"], capture_codes(lm, x, ["relu2_1"])["relu2_1"]
     assert a.shape == m.shape and not torch.equal(a, m)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from zfhelpers.occlusion import occlusion, window_positions
+from zfhelpers.methods.occlusion import occlusion, window_positions
 
 
 def small_net():
@@ -41,7 +41,7 @@ CASES = [((40, 40), 12, 6), ((36, 52), (10, 14), (5, 7)), ((40, 40), 8, 8)]
 def test_fast_path_equals_naive_loop(shape, size, stride):
     net = small_net()
     x = torch.randn(1, 3, *shape)
-    res = occlusion(net, x, size=size, stride=stride, fill=0.3, target=2, layer="4", channel=5, batch_size=7)
+    res = occlusion(net, x, size=size, stride=stride, fill=0.3, target=2, layer="4", channels=5, batch_size=7)
     prob, top, fsum = naive(net, x, res.size, res.stride, 0.3, 2, 4, 5)
     assert torch.allclose(res.prob, prob, atol=1e-5)
     assert torch.equal(res.top_class, top)

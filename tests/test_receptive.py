@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from zfhelpers.backprop import project
-from zfhelpers.receptive import exact_box, receptive_field
+from zfhelpers.methods.projection import unit_projection
+from zfhelpers.methods.receptive import exact_box, receptive_field
 
 
 def brute_force_box(modules, in_size, y, x):
@@ -45,7 +45,7 @@ def test_receptive_field_matches_brute_force(modules, size):
 
 
 def test_known_vgg16_receptive_fields(hed):
-    from zfhelpers.receptive import for_layer
+    from zfhelpers.methods.receptive import for_layer
 
     assert for_layer(hed, "relu3_3").size == (40, 40) and for_layer(hed, "relu3_3").jump == (4, 4)
     assert for_layer(hed, "relu4_3").size == (92, 92) and for_layer(hed, "relu5_3").size == (196, 196)
@@ -61,7 +61,7 @@ def test_packed_projection_equals_unpacked():
     net = nn.Sequential(*[m for m in ZF], nn.ReLU())
     x = torch.randn(2, 3, 160, 160)
     for rule in ("deconvnet", "guided", "gradient"):
-        packed = project(net, x, "8", list(range(4)), rule=rule, pack=True)
-        plain = project(net, x, "8", list(range(4)), rule=rule, pack=False)
+        packed = unit_projection(net, x, layer="8", channels=list(range(4)), rule=rule, pack=True)
+        plain = unit_projection(net, x, layer="8", channels=list(range(4)), rule=rule, pack=False)
         assert torch.equal(packed.positions, plain.positions)
         assert torch.allclose(packed.maps, plain.maps, atol=1e-6)

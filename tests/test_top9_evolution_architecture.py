@@ -8,20 +8,26 @@ import numpy as np
 import pytest
 import torch
 
-from zfhelpers import architecture, evolution, scan, top9, trained
-from zfhelpers.receptive import exact_box, receptive_field
-from zfhelpers.twins import INPUT_SIZE, make_twin
+from zfhelpers.analysis import evolution, scan, top9
+from zfhelpers.analysis import spectra as architecture
+from zfhelpers.data.display import crop
+from zfhelpers.methods.projection import unit_projection
+from zfhelpers.methods.receptive import exact_box, receptive_field
+from zfhelpers.models import trained
+from zfhelpers.models.twins import INPUT_SIZE, make_twin
 
 
 def _twin_model(arch="zf"):
     """A (random) twin conv stack wrapped as the committed twins are."""
-    from zfhelpers import fashion
-    from zfhelpers.zoo import FeatureStack, LoadedModel, ModelSpec, Preprocess
+    from zfhelpers.data import fashion
+    from zfhelpers.models.layers import features_layers
+    from zfhelpers.models.stack import FeatureStack
+    from zfhelpers.models.zoo import LoadedModel, ModelSpec, Preprocess
 
     torch.manual_seed(0)
     model = FeatureStack(make_twin(arch).features).eval().requires_grad_(False)
     spec = ModelSpec(name="t", profile="offline", weights="-", build=lambda: model,
-                     layer_table=trained._features_table, summary="test",
+                     layer_table=features_layers, summary="test",
                      preprocess=Preprocess(resize=INPUT_SIZE, crop=INPUT_SIZE, mean=(fashion.MEAN,) * 3,
                                            std=(fashion.STD,) * 3), classifier=False)  # fmt: skip
     return LoadedModel("t", model, spec.layer_table(model), spec.preprocess, None, {}, spec)
@@ -29,7 +35,7 @@ def _twin_model(arch="zf"):
 
 def test_crop_pads_outside_the_image():
     img = np.arange(16, dtype=np.float32).reshape(4, 4)
-    out = top9.crop(img, (-1, 2, 2, 6), fill=-1)
+    out = crop(img, (-1, 2, 2, 6), fill=-1)
     assert out.shape == (3, 4)
     assert (out[0] == -1).all() and (out[:, 2:] == -1).all()
     assert np.array_equal(out[1:, :2], img[0:2, 2:4])
@@ -38,22 +44,22 @@ def test_crop_pads_outside_the_image():
 def test_project_topk_reprojects_the_scanned_units_inside_their_receptive_fields():
     lm = _twin_model()
     x = torch.randint(0, 256, (24, 28, 28), dtype=torch.uint8)
-    from zfhelpers import fashion
+    from zfhelpers.data import fashion
 
-    top = scan.scan_topk(lm, "relu2", x, k=3, batch_size=8, prepare=fashion.to_model_input, progress=False)
+    top = scan.scan_topk(lm, x, layer="relu2", k=3, batch_size=8, prepare=fashion.to_model_input, progress=False)
     tp = top9.project_topk(lm, top, [0, 5], x, prepare=fashion.to_model_input)
     assert torch.allclose(tp.reprojected, tp.values, rtol=1e-4, atol=1e-6)
-    from zfhelpers.receptive import stack_for_layer
+    from zfhelpers.methods.receptive import stack_for_layer
 
     stack = stack_for_layer(lm, "relu2")
     rf = receptive_field(stack)
     assert tp.projections.shape == (2, 3, rf.size[0], rf.size[1], 3)
     # the projection is zero (grey 0.5) outside the exact receptive field of the unit
-    from zfhelpers.backprop import project
 
     c, j = 5, 0
     pos = top.positions[c, j]
-    p = project(lm, fashion.to_model_input(x[top.images[c, j : j + 1]]), "relu2", [c], position=pos[None, None])
+    p = unit_projection(lm, fashion.to_model_input(x[top.images[c, j : j + 1]]), layer="relu2", channels=[c],
+                        position=pos[None, None])
     y0, y1, x0, x1 = exact_box(stack, (INPUT_SIZE, INPUT_SIZE), *pos.tolist())
     outside = p.maps[0, 0].abs().sum(0).clone()
     outside[y0:y1, x0:x1] = 0
@@ -131,7 +137,7 @@ def test_committed_twins_load_with_verified_checksums(tmp_path, monkeypatch):
 
 def test_export_writes_small_float16_stacks(tmp_path, monkeypatch):
     """Train one tiny epoch on random data, export, load back: equal to the float16 weights."""
-    from zfhelpers.training import TrainConfig, train
+    from zfhelpers.models.training import TrainConfig, train
 
     cfg = TrainConfig(arch="alexnet", epochs=1, schedule=(1,), batch_size=8)
     monkeypatch.setitem(trained.VARIANTS, "alexnet", cfg)
@@ -149,7 +155,7 @@ def test_export_writes_small_float16_stacks(tmp_path, monkeypatch):
 
 
 def test_scan_sets_refuse_unknown_names():
-    from zfhelpers import datasets
+    from zfhelpers.data import scansets as datasets
 
     with pytest.raises(ValueError, match="valid: fashion_test, fashion_train, imagenette_val"):
         datasets.load_scan_set("cifar10", None)

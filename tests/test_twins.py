@@ -2,8 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from zfhelpers.receptive import exact_box, receptive_field
-from zfhelpers.twins import INPUT_SIZE, make_twin, renormalize_filters
+from zfhelpers.data import fashion as _fashion
+from zfhelpers.methods.receptive import exact_box, receptive_field
+from zfhelpers.models.twins import INPUT_SIZE, make_twin, renormalize_filters
 
 
 def test_twin_shapes_follow_zf_at_half_scale():
@@ -50,7 +51,7 @@ def test_idx_reader_round_trip(tmp_path):
 
     import numpy as np
 
-    from zfhelpers import fashion
+    from zfhelpers.data import fashion
 
     imgs = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
     header = bytes([0, 0, 8, 3]) + b"".join(int(v).to_bytes(4, "big") for v in imgs.shape)
@@ -67,9 +68,9 @@ def test_idx_reader_round_trip(tmp_path):
         fashion.load("val", root=tmp_path)
 
 
-@pytest.mark.skipif(not __import__("zfhelpers.fashion").fashion.DEBIAN_ROOT.is_dir(), reason="Debian package absent")
+@pytest.mark.skipif(not _fashion.DEBIAN_ROOT.is_dir(), reason="Debian package absent")
 def test_debian_fashion_mnist_is_complete():
-    from zfhelpers import fashion
+    from zfhelpers.data import fashion
 
     x, y = fashion.load("train")
     assert x.shape == (60000, 28, 28) and torch.bincount(y).tolist() == [6000] * 10
@@ -86,7 +87,7 @@ def _toy_data(n=64):
 
 def test_training_resumes_to_the_same_weights(tmp_path):
     """Stop after epoch 1 (as a kill would), resume, and match an uninterrupted run."""
-    from zfhelpers.training import TrainConfig, train
+    from zfhelpers.models.training import TrainConfig, train
 
     data = _toy_data()
     cfg = TrainConfig(epochs=2, schedule=(1, 2), batch_size=16, lr=1e-2)

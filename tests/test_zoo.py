@@ -4,8 +4,9 @@ import pytest
 import torch
 import torchvision
 
-from zfhelpers import weights, zoo
-from zfhelpers.data import prepare
+from zfhelpers.data.images import prepare
+from zfhelpers.methods.targets import resolve_channels
+from zfhelpers.models import weights, zoo
 
 
 def test_alexnet_layer_table_matches_torchvision_modules():
@@ -48,9 +49,12 @@ def test_unknown_model_and_profile_name_the_choices():
 def test_bad_layer_and_channel_name_the_choices(mobilenet):
     with pytest.raises(ValueError, match="valid layers: stem, block1"):
         mobilenet.module("conv9")
+    acts = torch.zeros(1, mobilenet.channels("stem"), 2, 2)
     with pytest.raises(ValueError, match=r"valid: 0\.\.31"):
-        mobilenet.check_channel("stem", 32)
-    assert mobilenet.check_channel("stem", 31) == 31
+        resolve_channels(acts, 32)
+    with pytest.raises(ValueError, match=r"out of range; valid: 0\.\.31"):
+        resolve_channels(acts, -1)  # no wrap-around to the last channel
+    assert resolve_channels(acts, 31) == [31]
 
 
 def test_offline_classifier_is_the_real_imagenet_model(mobilenet):
@@ -120,10 +124,10 @@ def test_hed_side_output_detects_edges(hed):
     with h5py.File(weights.SOURCES["vgg16_hed"].path) as f:
         w = torch.from_numpy(f["dsn1/vars/0"][()]).permute(3, 2, 0, 1).float()
         b = torch.from_numpy(f["dsn1/vars/1"][()]).float()
-    from zfhelpers.activations import record_activations
+    from zfhelpers.models.capture import capture_detached
 
     s = prepare("coffee", hed.preprocess)
-    relu = record_activations(hed, s.tensor, ["relu1_2"])["relu1_2"]
+    relu = capture_detached(hed, s.tensor, ["relu1_2"])["relu1_2"]
     edge_logit = torch.nn.functional.conv2d(relu, w, b)[0, 0].numpy()
     gray = s.display.mean(2)
     grad = np.hypot(ndimage.sobel(gray, 0), ndimage.sobel(gray, 1))

@@ -23,7 +23,7 @@ def data_dir() -> Path:
 
 
 def figures_dir() -> Path:
-    """Where :func:`zfhelpers.figures.save_figure` writes. ``make test`` points it into ``build/``
+    """Where :func:`zfhelpers.notebook.save.save_figure` writes. ``make test`` points it into ``build/``
     so that testing leaves the working tree unchanged."""
     return _env_path("ZFHELPERS_FIGURES_DIR", REPO_ROOT / "figures")
 
@@ -48,3 +48,8 @@ def hub_checkpoints_dir() -> Path:
     import torch
 
     return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+#: Set by ``python -m zfhelpers figures --preset NAME`` for the notebooks it runs; unset means the
+#: notebook's own defaults (the "quick" preset nbval replays).
+PRESET_ENV = "ZFHELPERS_PRESET"

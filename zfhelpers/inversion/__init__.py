@@ -9,10 +9,11 @@ arXiv 1608.04170), split as in Lucent:
   batched with per-image stopping, tqdm progress and resumable checkpoints;
 * :mod:`.style` — PMCI and Gatys style transfer on the same loop.
 
-One-line use: ``invert_code(model, x0_or_image, layer, psi=...)``; see :func:`.optimize.invert`."""
+One-line use: ``invert_code(model, image, layer="relu3_2", mode="feature_map", channels=[0, 1])``; see
+:func:`.optimize.invert` for any target codes."""
 
 from .codes import MODES, feature_map, modify, purposeful, random_modification
-from .optimize import RECIPES, InversionResult, Recipe, features, invert, invert_code
+from .optimize import RECIPES, InversionResult, Recipe, capture_codes, get_recipe, invert, invert_code, lr_at
 from .style import style_transfer
 
 __all__ = [
@@ -21,9 +22,11 @@ __all__ = [
     "InversionResult",
     "Recipe",
     "feature_map",
-    "features",
+    "capture_codes",
+    "get_recipe",
     "invert",
     "invert_code",
+    "lr_at",
     "modify",
     "purposeful",
     "random_modification",

@@ -61,17 +61,23 @@ def purposeful(content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def modify(code: torch.Tensor, mode: str, *, k=0, generator: torch.Generator | None = None,
+def modify(code: torch.Tensor, mode: str, *, channels=0, draws: int = 1, generator: torch.Generator | None = None,
            style: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
-    """ψ by name: ``none``, ``feature_map`` (needs ``k``), ``random``, ``purposeful`` (needs ``style``)."""
-    if mode not in MODES:
-        raise ValueError(f"unknown code modification {mode!r}; valid: {', '.join(MODES)}")
+    """ψ by name on one image's code (1×C×H×W) → the batch of targets: ``none`` (one),
+    ``feature_map`` (one per entry of ``channels``), ``random`` (``draws`` of them) and
+    ``purposeful`` (needs the style image's code)."""
+    from .. import checks
+    from ..methods.targets import resolve_channels
+
+    checks.choice(mode, MODES, name="code modification")
     if mode == "none":
         return code.clone()
     if mode == "feature_map":
-        return feature_map(code, k)
+        ks = resolve_channels(code, channels)
+        return feature_map(code.expand(len(ks), -1, -1, -1), torch.tensor(ks))
     if mode == "random":
-        return random_modification(code, generator)
+        draws = checks.positive_int(draws, name="draws")
+        return random_modification(code.expand(draws, -1, -1, -1).contiguous(), generator)
     if style is None:
-        raise ValueError("mode 'purposeful' needs the style image's code (style=...)")
+        raise checks.InputError("mode 'purposeful' needs the style image (style=...)")
     return purposeful(code, style)

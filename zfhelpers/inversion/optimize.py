@@ -21,10 +21,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
-from ..activations import eval_mode, layer_outputs, unwrap
+from .. import checks
 from ..io import atomic_torch_save
+from ..models.capture import capture, eval_mode
+from ..models.zoo import adapt
+from ..progress import tqdm
 from . import codes as _codes
 from . import objectives
 from .param import tv_denoise, uniform_init
@@ -78,9 +80,12 @@ def get_recipe(recipe: str | Recipe) -> Recipe:
     return RECIPES[recipe]
 
 
-#: Outputs of several layers, graph attached, forward stopped at the deepest (re-exported here as
-#: the inversion's view of a network: its codes).
-features = layer_outputs
+def lr_at(recipe: Recipe, t: int) -> float:
+    """The learning rate a recipe uses at step ``t``: the authors' ×0.9 every 10 steps (SGD), or a
+    linear decay to 10 % (Adam)."""
+    if recipe.optimizer == "sgd":
+        return recipe.lr * recipe.lr_factor ** (t // recipe.lr_step)
+    return recipe.lr * (1 - 0.9 * t / max(recipe.max_steps - 1, 1))
 
 
 @dataclass
@@ -96,6 +101,89 @@ class InversionResult:
 LossFn = Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
+@dataclass
+class _State:
+    """Everything a resumed run needs: the images, optimiser buffers, who is still running."""
+
+    x: torch.Tensor
+    buf1: torch.Tensor
+    buf2: torch.Tensor
+    active: torch.Tensor
+    steps: torch.Tensor
+    metric: torch.Tensor
+    history: list[torch.Tensor]
+    step: int
+    generator: torch.Generator
+
+    @classmethod
+    def fresh(cls, x0: torch.Tensor, seed: int) -> _State:
+        b = x0.shape[0]
+        x = x0.detach().clone()
+        return cls(x, torch.zeros_like(x), torch.zeros_like(x), torch.ones(b, dtype=torch.bool),
+                   torch.zeros(b, dtype=torch.long), torch.full((b,), float("nan")), [], 0,
+                   torch.Generator().manual_seed(seed))  # fmt: skip
+
+    def save(self, path: Path, key: str) -> None:
+        atomic_torch_save({"key": key, "x": self.x.cpu(), "buf1": self.buf1.cpu(), "buf2": self.buf2.cpu(),
+                           "active": self.active, "steps": self.steps, "metric": self.metric, "step": self.step,
+                           "history": self.history, "generator": self.generator.get_state()}, path)  # fmt: skip
+
+    @classmethod
+    def load(cls, path: Path, key: str, device) -> _State:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved["key"] != key:
+            raise ValueError(f"{path} belongs to another inversion; delete it or pick another path")
+        gen = torch.Generator()
+        gen.set_state(saved["generator"])
+        return cls(saved["x"].to(device), saved["buf1"].to(device), saved["buf2"].to(device), saved["active"],
+                   saved["steps"], saved["metric"], list(saved["history"]), saved["step"], gen)  # fmt: skip
+
+
+def _sgd_step(recipe: Recipe, t: int, prev, grad, st: _State, idx) -> torch.Tensor:
+    """The authors' MXNet SGD: element-wise clip, weight decay as an L2 prior, momentum."""
+    if recipe.clip is not None:
+        grad = grad.clamp(-recipe.clip, recipe.clip)
+    grad = grad + recipe.weight_decay * prev
+    st.buf1[idx] = recipe.momentum * st.buf1[idx] - lr_at(recipe, t) * grad
+    return prev + st.buf1[idx]
+
+
+def _adam_step(recipe: Recipe, t: int, prev, grad, st: _State, idx) -> torch.Tensor:
+    """Adam with bias correction, per image (each has its own step count)."""
+    grad = grad + recipe.weight_decay * prev
+    st.buf1[idx] = 0.9 * st.buf1[idx] + 0.1 * grad
+    st.buf2[idx] = 0.999 * st.buf2[idx] + 0.001 * grad * grad
+    n = st.steps[idx].to(prev.dtype).view(-1, 1, 1, 1) + 1
+    mhat, vhat = st.buf1[idx] / (1 - 0.9**n), st.buf2[idx] / (1 - 0.999**n)
+    return prev - lr_at(recipe, t) * mhat / (vhat.sqrt() + 1e-8)
+
+
+def _loss_and_grad(lm, layers, loss_fn, recipe: Recipe, t: int, st: _State, idx):
+    xa = st.x[idx].clone().requires_grad_(True)
+    inp = jitter(xa, recipe.jitter if t < recipe.jitter_until * recipe.max_steps else 0, st.generator)
+    loss, metric = loss_fn(capture(lm, inp, layers), xa, idx.to(st.x.device))
+    if recipe.tv_weight:
+        hw = xa.shape[-1] * xa.shape[-2]
+        loss = loss + recipe.tv_weight * objectives.tv(xa) / (hw * recipe.tv_sigma**2)
+    (grad,) = torch.autograd.grad(loss.sum(), xa)
+    return grad, metric.detach().float().cpu()
+
+
+def _apply(recipe: Recipe, t: int, st: _State, idx, grad, metric) -> None:
+    with torch.no_grad():
+        prev = st.x[idx]
+        new = (_sgd_step if recipe.optimizer == "sgd" else _adam_step)(recipe, t, prev, grad, st, idx)
+        st.x[idx] = new
+        st.steps[idx] += 1
+        st.metric[idx] = metric
+        row = torch.full((st.x.shape[0],), float("nan"))
+        row[idx] = metric
+        st.history.append(row)
+        if recipe.tol is not None:
+            change = (new - prev).flatten(1).norm(dim=1) / new.flatten(1).norm(dim=1).clamp_min(1e-12)
+            st.active[idx[(change < recipe.tol).cpu()]] = False
+
+
 def optimize(model, layers: Sequence[str], loss_fn: LossFn, x0: torch.Tensor, recipe: str | Recipe = "modern", *,
              seed: int = 0, progress: bool = True, checkpoint: Path | None = None, save_every: int = 50,
              stop_after: int | None = None, desc: str = "inversion") -> InversionResult:  # fmt: skip
@@ -103,80 +191,32 @@ def optimize(model, layers: Sequence[str], loss_fn: LossFn, x0: torch.Tensor, re
     where ``idx`` are the batch indices still running (targets are sliced with it).
 
     ``stop_after`` ends the call after that many steps, as a kill would (for tests)."""
-    recipe = get_recipe(recipe)
-    net = unwrap(model)
-    b = x0.shape[0]
-    gen = torch.Generator().manual_seed(seed)
-    x = x0.detach().clone()
-    buf1, buf2 = torch.zeros_like(x), torch.zeros_like(x)
-    active = torch.ones(b, dtype=torch.bool)
-    steps = torch.zeros(b, dtype=torch.long)
-    metric = torch.full((b,), float("nan"))
-    history: list[torch.Tensor] = []
-    start = 0
-    key = {"recipe": asdict(recipe), "shape": list(x0.shape), "layers": list(layers), "seed": seed}
-    if checkpoint is not None and Path(checkpoint).is_file():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if saved["key"] != repr(key):
-            raise ValueError(f"{checkpoint} belongs to another inversion; delete it or pick another path")
-        x, buf1, buf2 = saved["x"].to(x0.device), saved["buf1"].to(x0.device), saved["buf2"].to(x0.device)
-        active, steps, metric, start = saved["active"], saved["steps"], saved["metric"], saved["step"]
-        history = list(saved["history"])
-        gen.set_state(saved["generator"])
-    bar = tqdm(range(start, recipe.max_steps), desc=desc, disable=not progress, initial=start, total=recipe.max_steps)
-    with eval_mode(net):
+    recipe, lm = get_recipe(recipe), adapt(model)
+    key = repr({"recipe": asdict(recipe), "shape": list(x0.shape), "layers": list(layers), "seed": seed})
+    resume = checkpoint is not None and Path(checkpoint).is_file()
+    st = _State.load(checkpoint, key, x0.device) if resume else _State.fresh(x0, seed)
+    bar = tqdm(range(st.step, recipe.max_steps), desc=desc, disable=not progress, initial=st.step,
+               total=recipe.max_steps)  # fmt: skip
+    with eval_mode(lm.model):
         for t in bar:
-            if not active.any():
+            if not st.active.any():
                 break
-            idx = active.nonzero().squeeze(1)
-            xa = x[idx].clone().requires_grad_(True)
-            inp = jitter(xa, recipe.jitter if t < recipe.jitter_until * recipe.max_steps else 0, gen)
-            loss, m = loss_fn(features(model, inp, layers), xa, idx.to(x.device))
-            if recipe.tv_weight:
-                hw = xa.shape[-1] * xa.shape[-2]
-                loss = loss + recipe.tv_weight * objectives.tv(xa) / (hw * recipe.tv_sigma**2)
-            (grad,) = torch.autograd.grad(loss.sum(), xa)
-            with torch.no_grad():
-                prev = x[idx]
-                if recipe.optimizer == "sgd":
-                    if recipe.clip is not None:
-                        grad = grad.clamp(-recipe.clip, recipe.clip)
-                    grad = grad + recipe.weight_decay * prev
-                    lr = recipe.lr * recipe.lr_factor ** (t // recipe.lr_step)
-                    buf1[idx] = recipe.momentum * buf1[idx] - lr * grad
-                    new = prev + buf1[idx]
-                else:  # Adam with bias correction; lr decays linearly to 10 %
-                    grad = grad + recipe.weight_decay * prev
-                    buf1[idx] = 0.9 * buf1[idx] + 0.1 * grad
-                    buf2[idx] = 0.999 * buf2[idx] + 0.001 * grad * grad
-                    n = steps[idx].to(x.dtype).view(-1, 1, 1, 1) + 1
-                    mhat = buf1[idx] / (1 - 0.9**n)
-                    vhat = buf2[idx] / (1 - 0.999**n)
-                    lr = recipe.lr * (1 - 0.9 * t / max(recipe.max_steps - 1, 1))
-                    new = prev - lr * mhat / (vhat.sqrt() + 1e-8)
-                x[idx] = new
-                steps[idx] += 1
-                metric[idx] = m.detach().float().cpu()
-                row = torch.full((b,), float("nan"))
-                row[idx] = m.detach().float().cpu()
-                history.append(row)
-                if recipe.tol is not None:
-                    change = (new - prev).flatten(1).norm(dim=1) / new.flatten(1).norm(dim=1).clamp_min(1e-12)
-                    active[idx[(change < recipe.tol).cpu()]] = False
-            bar.set_postfix(metric=f"{float(m.detach().mean()):.3g}", running=int(active.sum()))
-            done = t + 1
-            last = done >= recipe.max_steps or not active.any() or (stop_after is not None and done >= stop_after)
-            if checkpoint is not None and (done % save_every == 0 or last):
-                atomic_torch_save({"key": repr(key), "x": x.cpu(), "buf1": buf1.cpu(), "buf2": buf2.cpu(),
-                                   "active": active, "steps": steps, "metric": metric, "step": done,
-                                   "history": history, "generator": gen.get_state()}, checkpoint)  # fmt: skip
-            if stop_after is not None and done >= stop_after:
+            idx = st.active.nonzero().squeeze(1)
+            grad, metric = _loss_and_grad(lm, layers, loss_fn, recipe, t, st, idx)
+            _apply(recipe, t, st, idx, grad, metric)
+            bar.set_postfix(metric=f"{float(metric.mean()):.3g}", running=int(st.active.sum()))
+            st.step = t + 1
+            last = st.step >= recipe.max_steps or not st.active.any() or st.step == stop_after
+            if checkpoint is not None and (st.step % save_every == 0 or last):
+                st.save(checkpoint, key)
+            if st.step == stop_after:
                 break
     bar.close()
-    return InversionResult(x, torch.empty(0), steps, metric, history, recipe)
+    return InversionResult(st.x, torch.empty(0), st.steps, st.metric, st.history, recipe)
 
 
-def _finish(result: InversionResult, preprocess) -> InversionResult:
+def finish(result: InversionResult, preprocess) -> InversionResult:
+    """Fill ``result.display``: images in [0, 1], TV-denoised when the recipe says so."""
     from .param import to_display
 
     display = to_display(result.images, preprocess)
@@ -193,12 +233,12 @@ def invert(model, targets: dict[str, torch.Tensor], recipe: str | Recipe = "mode
     """Code inversion: images whose codes at ``targets``' layers match the targets (B×C×H×W each;
     several layers are summed). ``x0`` defaults to the authors' U(−0.1, 0.1) start of
     ``image_shape``. ``model`` is a LoadedModel (its preprocess turns results into images)."""
-    recipe = get_recipe(recipe)
+    recipe, lm = get_recipe(recipe), adapt(model)
     layers = list(targets)
     b = next(iter(targets.values())).shape[0]
     if x0 is None:
         if image_shape is None:
-            raise ValueError("pass x0 or image_shape=(H, W)")
+            raise checks.InputError("pass x0 or image_shape=(H, W)")
         x0 = uniform_init((b, 3, *image_shape), torch.Generator().manual_seed(seed), recipe.init_scale)
     data_term = objectives.normalized_code_loss if recipe.normalized else objectives.code_loss
 
@@ -207,53 +247,35 @@ def invert(model, targets: dict[str, torch.Tensor], recipe: str | Recipe = "mode
         err = torch.stack([objectives.relative_error(codes[name], targets[name][idx]) for name in layers]).mean(0)
         return loss, err
 
-    result = optimize(model, layers, loss_fn, x0, recipe, seed=seed, progress=progress, checkpoint=checkpoint,
+    result = optimize(lm, layers, loss_fn, x0, recipe, seed=seed, progress=progress, checkpoint=checkpoint,
                       stop_after=stop_after, desc=desc)  # fmt: skip
-    with torch.no_grad(), eval_mode(unwrap(model)):  # the final error, measured without jitter
-        codes = features(model, result.images, layers)
-        all_idx = torch.arange(b)
-        errors = [objectives.relative_error(codes[n], targets[n][all_idx]) for n in layers]
-        result.error = torch.stack(errors).mean(0)
-    return _finish(result, model.preprocess)
+    codes = capture_codes(lm, result.images, layers)  # the final error, measured without jitter
+    result.error = torch.stack([objectives.relative_error(codes[n], targets[n]) for n in layers]).mean(0)
+    return finish(result, lm.preprocess)
 
 
-def invert_code(model, image: torch.Tensor, layer: str, mode: str = "none", *, filters: Sequence[int] | int = 0,
-                draws: int = 1, recipe: str | Recipe = "modern", seed: int = 0, style: torch.Tensor | None = None,
+def capture_codes(model, images: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The codes Φ_l(x) of ``images`` at ``layers`` (no graph)."""
+    from ..models.capture import capture_detached
+
+    return capture_detached(model, images, list(layers))
+
+
+def invert_code(model, inputs: torch.Tensor, *, layer: str, mode: str = "none", channels=0, draws: int = 1,
+                recipe: str | Recipe = "modern", seed: int = 0, style: torch.Tensor | None = None,
                 progress: bool = True, checkpoint: Path | None = None) -> InversionResult:  # fmt: skip
     """One call for the paper's modes on one image (1×3×H×W, model input):
 
     * ``none`` — plain code inversion;
-    * ``feature_map`` — FMI, one inversion per entry of ``filters``, all in one batch;
+    * ``feature_map`` — FMI, one inversion per entry of ``channels``, all in one batch;
     * ``random`` — RMCI, ``draws`` random modifications in one batch (seeded);
     * ``purposeful`` — the non-optimised purposeful mode with ``style`` (1×3×h×w)."""
-    if mode not in _codes.MODES:
-        raise ValueError(f"unknown code modification {mode!r}; valid: {', '.join(_codes.MODES)}")
-    with torch.no_grad():
-        code = features(model, image, [layer])[layer].detach()
-    if mode == "feature_map":
-        ks = [filters] if isinstance(filters, int) else list(filters)
-        target = _codes.feature_map(code.expand(len(ks), -1, -1, -1), torch.tensor(ks))
-    elif mode == "random":
-        gen = torch.Generator().manual_seed(seed)
-        target = _codes.random_modification(code.expand(draws, -1, -1, -1).contiguous(), gen)
-    elif mode == "purposeful":
-        if style is None:
-            raise ValueError("mode 'purposeful' needs style=<1×3×h×w image>")
-        with torch.no_grad():
-            s_code = features(model, style, [layer])[layer]
-        target = _codes.purposeful(code, s_code)
-    else:
-        target = code.clone()
-    return invert(model, {layer: target}, recipe, image_shape=tuple(image.shape[-2:]), seed=seed, progress=progress,
+    lm = adapt(model)
+    x = checks.images(inputs, single=True)
+    checks.choice(mode, _codes.MODES, name="code modification")
+    code = capture_codes(lm, x, [layer])[layer]
+    style_code = capture_codes(lm, checks.images(style, name="style"), [layer])[layer] if style is not None else None
+    target = _codes.modify(code, mode, channels=channels, draws=draws, generator=torch.Generator().manual_seed(seed),
+                           style=style_code)  # fmt: skip
+    return invert(lm, {layer: target}, recipe, image_shape=tuple(x.shape[-2:]), seed=seed, progress=progress,
                   checkpoint=checkpoint, desc=f"{mode} {layer}")  # fmt: skip
-
-
-def lr_at(recipe: Recipe, t: int) -> float:
-    """The learning rate a recipe uses at step ``t`` (for plots and docs)."""
-    if recipe.optimizer == "sgd":
-        return recipe.lr * recipe.lr_factor ** (t // recipe.lr_step)
-    return recipe.lr * (1 - 0.9 * t / max(recipe.max_steps - 1, 1))
-
-
-__all__ = ["RECIPES", "InversionResult", "Recipe", "features", "get_recipe", "invert", "invert_code", "lr_at",
-           "optimize"]

@@ -9,8 +9,10 @@ from collections.abc import Sequence
 
 import torch
 
+from .. import checks
+from ..models.zoo import adapt
 from . import objectives
-from .optimize import Recipe, _finish, features, get_recipe, optimize
+from .optimize import Recipe, capture_codes, finish, get_recipe, optimize
 from .param import uniform_init
 
 METHODS = ("pmci", "gatys")
@@ -28,13 +30,12 @@ def style_transfer(model, content: torch.Tensor, style: torch.Tensor, method: st
 
     ``method``: ``"pmci"`` (channel sums) or ``"gatys"`` (Gram). As in the authors' script, the
     PMCI content term is divided by M and Gatys' is not. ``style`` is 1×3×h×w (any size)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown style method {method!r}; valid: {', '.join(METHODS)}")
+    checks.choice(method, METHODS, name="style method")
     recipe = get_recipe(recipe)
     layers = [content_layer, *style_layers]
     with torch.no_grad():
-        p = features(model, content, [content_layer])[content_layer].detach()
-        s_codes = features(model, style, list(style_layers))
+        p = capture_codes(model, content, [content_layer])[content_layer]
+        s_codes = capture_codes(model, style, list(style_layers))
         stats = {n: (objectives.channel_sums if method == "pmci" else objectives.gram)(s_codes[n]).detach()
                  for n in style_layers}  # fmt: skip
 
@@ -52,4 +53,4 @@ def style_transfer(model, content: torch.Tensor, style: torch.Tensor, method: st
     x0 = uniform_init(content.shape, torch.Generator().manual_seed(seed), recipe.init_scale)
     result = optimize(model, layers, loss_fn, x0, recipe, seed=seed, progress=progress, checkpoint=checkpoint,
                       desc=f"{method} style transfer")  # fmt: skip
-    return _finish(result, model.preprocess)
+    return finish(result, adapt(model).preprocess)

@@ -1,0 +1,3 @@
+"""Imports every topic module of exercises so that they register (one module per group of notebooks)."""
+
+from . import projections  # noqa: F401
