@@ -51,7 +51,7 @@ n_negatives = 100  # critter-free images for the per-unit normaliser (the paper 
 iterations = 3  # EM iterations per layer (the paper and the full preset use 20) [1..50]
 top_images = 20  # images per node in the instability metric (the paper's 20) [2..100]
 top_units = 50  # nodes (and filters, capped at the layer's filters) evaluated per layer [1..1000]
-n_boot = 200  # bootstrap resamples for the intervals (the full preset uses 1000) [50..10000]
+n_boot = 100  # bootstrap resamples for the intervals (the full preset uses 1000) [50..10000]
 faithful = False  # True: the release's unit conventions (see zfhelpers.graph.model)
 ablation = False  # also learn critters facing either way *without* flip handling (one more graph)
 seed = 0  # [0..]
@@ -62,6 +62,7 @@ interactive = True  # widget explorer (papermill sets False)
 import matplotlib.pyplot as plt
 
 import zfhelpers
+import zfhelpers.course
 from zfhelpers.claims import table
 from zfhelpers.graph import claims
 from zfhelpers.graph import evaluate as graph_eval
@@ -115,6 +116,22 @@ paper = graph_eval.paper_numbers(graph_eval.PAPER_INSTABILITY)
 fig = graph_figures.instability_figure({label: st["instability"] for label, st in studies.items()}, layers, paper)
 _ = run.save_figure(fig, f"13_instability_{net.name}", dpi=dpi, **stamp_all)
 plt.show()
+
+# %% [markdown]
+# ### Build it yourself: the metric of one unit
+# Write `my_instability(positions, landmarks, diagonal)`: a unit's positions in its top images
+# (T×2, x y pixels), the landmarks of those images (T×K×2) and the image diagonal → for each
+# landmark the standard deviation over the images of ‖position − landmark‖ / diagonal, then the
+# mean over landmarks. *Predict first:* a unit that always sits exactly on the head — is its
+# instability zero? (The landmark floor above answers it.) The checker compares your function with
+# the package's on random data.
+
+# %%
+def my_instability(positions, landmarks, diagonal):
+    raise NotImplementedError  # your code here
+
+
+_ = zfhelpers.course.check("13.location_instability", my_instability)
 
 # %% [markdown]
 # ## Top patches of diverse best nodes

@@ -1,3 +1,3 @@
 """Imports every topic module of exercises so that they register (one module per group of notebooks)."""
 
-from . import projections  # noqa: F401
+from . import graph, projections  # noqa: F401

@@ -48,7 +48,8 @@ def paper_numbers(ids=PAPER_INSTABILITY) -> dict[str, dict]:
     for key in ids:
         e = entry(key)
         short = papers().get(e["paper"], {}).get("short", e["paper"])
-        out[key] = {"value": e.get("value"), "label": f"{e['quantity']}, {e.get('dataset') or '?'}",
+        dataset = (e.get("dataset") or "?").split(" (")[0]
+        out[key] = {"value": e.get("value"), "label": f"{e['quantity']}, {dataset}", "dataset": dataset,
                     "source": f"{short}, {e.get('where', '')}; {e.get('source', '')}"}  # fmt: skip
     return out
 

@@ -67,11 +67,11 @@ def node_patches_figure(images: torch.Tensor, inferred: dict, strides: dict[str,
 
 
 def _published_note(paper: dict | None) -> str:
-    known = [f"{e['label']} {e['value']:.3f}" for e in (paper or {}).values() if e["value"] is not None]
+    known = [f"{e['dataset']} {e['value']:.3f}" for e in (paper or {}).values() if e["value"] is not None]
     if not known:
         return ""
-    return ("Published, other data and networks (Zhang, Wu & Zhu 2018): " + "; ".join(known)
-            + ". Zhang et al. 2018's own node values could not be retrieved (null in the paper registry).")  # fmt: skip
+    return ("Published for scale, raw top-conv filters of an ordinary VGG-16 on other data (Zhang, Wu & Zhu 2018): "
+            + "; ".join(known) + ". Zhang et al. 2018's own values could not be retrieved (null in the registry).")  # fmt: skip
 
 
 def diverse_patches_figure(study: dict, data: dict, layers: list[str], n: int = 6, top_images: int = 20):
@@ -134,7 +134,7 @@ def instability_figure(studies: dict[str, dict], layers: list[str], paper: dict 
                                          ("fixed_centre", "tab:red", ":", "unit that never moves")):  # fmt: skip
             r = st[key]
             ax.axhspan(r["ci_low"], r["ci_high"], color=colour, alpha=0.12, lw=0)
-            ax.axhline(r["value"], color=colour, ls=style, lw=1.2, label=f"{text} ({r['value']:.3f})")
+            ax.axhline(r["value"], color=colour, ls=style, lw=1.2, label=text)
         d = st["nodes-raw_filters"]
         ax.set_title(f"{label}\nnodes − raw {d['value']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}], "
                      f"p = {d['p']:.2g}", fontsize=8)  # fmt: skip
@@ -143,7 +143,7 @@ def instability_figure(studies: dict[str, dict], layers: list[str], paper: dict 
     axes[0, -1].legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     note = _published_note(paper)
     if note:
-        fig.suptitle(textwrap.fill(note, int(fig.get_figwidth() * 17)), fontsize=6.5, y=1.0, va="bottom", color="0.3")
+        fig.suptitle(textwrap.fill(note, int(fig.get_figwidth() * 19)), fontsize=6.5, y=0.995, va="top", color="0.3")
     fig.tight_layout(pad=0.4)
     return fig
 
