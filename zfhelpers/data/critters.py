@@ -3,10 +3,11 @@ animal and bird crops of the explanatory-graph paper (CUB-200, Pascal VOC Part, 
 none of which can be had offline.
 
 A *critter* is a body (ellipse) with a head (disc with an eye), a tail and two legs, drawn at a
-random position, scale (0.8–1.2), facing (left/right) and small rotation (±15°) on a cluttered
-background; the landmarks **head**, **tail** (tip) and **front foot** are known exactly. Negatives
-are the same backgrounds without a critter, or with its parts scattered (so that a classifier must
-learn the parts *and* their arrangement). Everything is seeded."""
+random position, scale (0.8–1.2), facing (left/right, or all one way with ``facing``) and small
+rotation (±15°) on a cluttered background; the landmarks **head**, **tail** (tip) and **front
+foot** are known exactly. Negatives are the same backgrounds without a critter, or with its parts
+scattered (so that a classifier must learn the parts *and* their arrangement). Everything is
+seeded."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from PIL import Image, ImageDraw
 
 LANDMARKS = ("head", "tail", "front_foot")
 SIZE = 112
+FACINGS = ("random", "left", "right")
 
 
 def _rot(v, angle, flip):
@@ -36,9 +38,11 @@ def _clutter(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: int, sca
         shape([x0, y0, x0 + w, y0 + h], fill=shade)
 
 
-def _critter(draw, rng, size: int, scale: int, scatter: bool = False) -> dict[str, tuple[float, float]]:
+def _critter(draw, rng, size: int, scale: int, scatter: bool = False,
+             facing: str = "random") -> dict[str, tuple[float, float]]:  # fmt: skip
     s = rng.uniform(0.8, 1.2)
-    flip = bool(rng.random() < 0.5)
+    flip = bool(rng.random() < 0.5)  # drawn in every case, so that ``facing`` leaves the rest of the stream alone
+    flip = flip if facing == "random" else facing == "left"
     angle = math.radians(rng.uniform(-15, 15))
     cx, cy = rng.uniform(0.35, 0.65, 2) * size
     body_col = tuple(int(v) for v in rng.integers(120, 255, 3))
@@ -72,9 +76,12 @@ def _critter(draw, rng, size: int, scale: int, scatter: bool = False) -> dict[st
     return {"head": head, "tail": tail_tip, "front_foot": foot_f}
 
 
-def make(n: int, *, positive_rate: float = 0.5, seed: int = 0, size: int = SIZE):
+def make(n: int, *, positive_rate: float = 0.5, seed: int = 0, size: int = SIZE, facing: str = "random"):
     """``n`` images: uint8 N×3×size×size, labels (1 = critter, 0 = background or scattered parts),
-    landmarks N×3×2 (x, y) in pixels (NaN for negatives)."""
+    landmarks N×3×2 (x, y) in pixels (NaN for negatives). ``facing``: "random" (either way, as
+    the parts net was trained), or every critter facing "left" or "right"."""
+    if facing not in FACINGS:
+        raise ValueError(f"facing={facing!r}; valid: {', '.join(FACINGS)}")
     rng = np.random.default_rng(seed)
     scale = 2  # draw at 2× and downsample: anti-aliased edges
     images = np.empty((n, size, size, 3), dtype=np.uint8)
@@ -86,7 +93,7 @@ def make(n: int, *, positive_rate: float = 0.5, seed: int = 0, size: int = SIZE)
         draw = ImageDraw.Draw(im)
         _clutter(draw, rng, size, scale)
         if rng.random() < positive_rate:
-            pts = _critter(draw, rng, size, scale)
+            pts = _critter(draw, rng, size, scale, facing=facing)
             labels[i] = 1
             marks[i] = [pts[k] for k in LANDMARKS]
         elif rng.random() < 0.5:

@@ -42,6 +42,8 @@ VARIANTS: dict[str, TrainConfig] = {
 CRITTERS_TRAIN, CRITTERS_TEST = 6000, 1000
 #: The explanatory graph's layers on the parts net: 28, 28, 14, 14 units at 112 px (VGG16: conv4_2 … conv5_3)
 GRAPH_LAYERS = ("relu3_1", "relu3_2", "relu4_1", "relu4_2")
+#: The paper's node densities ρ for those layers (N = ⌈ρhw⌉: 40 nodes per filter at 28×28, 20 at 14×14)
+GRAPH_DENSITIES = (0.05, 0.05, 0.1, 0.1)
 DESCRIPTIONS = {
     "zf": "ZF-style twin (7x7/2 conv1), RMS renormalisation 0.1",
     "alexnet": "AlexNet-style twin (11x11/4 conv1), RMS renormalisation 0.1",
