@@ -102,6 +102,17 @@ def test_save_load_and_resume_per_layer(planted, tmp_path):
         assert torch.equal(first[name].positions, graph[name].positions)
 
 
+def test_a_graph_checkpoint_of_other_maps_is_refused(planted, tmp_path, capfd):
+    data, _ = planted
+    ck, dens = tmp_path / "ck", {"lower": 0.05, "upper": 0.1}
+    eg.learn_graph(data["maps"], data["strides"], dens, seed=0, progress=False, checkpoint_dir=ck, **SMALL)
+    other = {n: m.clone() for n, m in data["maps"].items()}
+    other["upper"][0, 0, 0, 0] += 1.0  # one activation changed: another image set or model
+    eg.learn_graph(other, data["strides"], dens, seed=0, progress=False, checkpoint_dir=ck, **SMALL)
+    err = capfd.readouterr().err
+    assert "graph checkpoint" in err and "differs in: maps" in err
+
+
 def test_landmark_folder_loader_scales_points(tmp_path):
     import json
 

@@ -61,6 +61,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..fingerprint import fingerprint, load_checkpoint, save_checkpoint, tensor_digest
 from ..progress import tqdm
 
 PARENT_UNITS = ("child", "parent")
@@ -586,7 +587,8 @@ def learn_graph(maps: dict[str, torch.Tensor], strides: dict[str, float], densit
     :class:`GraphParams` fields. Returns the layers, lowest first.
 
     With ``checkpoint_dir`` each finished layer is saved, and a rerun resumes after the last
-    finished layer (same maps and settings assumed; the key is checked). Warns first if the run
+    finished layer when the maps and settings are the same (their fingerprint is checked; another
+    computation's checkpoint is refused with a message and relearned). Warns first if the run
     will not fit in memory (:func:`memory_estimate`)."""
     gen = torch.Generator().manual_seed(seed)
     names = list(maps)
@@ -595,11 +597,10 @@ def learn_graph(maps: dict[str, torch.Tensor], strides: dict[str, float], densit
     chunk_mb = settings.get("chunk_mb", GraphParams.chunk_mb)
     _warn_if_short(memory_estimate(shapes, densities, mirror=mirror is not None, chunk_mb=chunk_mb),
                    next(iter(maps.values())).device)  # fmt: skip
-    sums = {n: round(float(m.double().sum()), 3) for n, m in maps.items()}
-    if mirror is not None:
-        sums |= {f"mirror {n}": round(float(m.double().sum()), 3) for n, m in mirror.items()}
-    key = json_dumps({"seed": seed, "densities": densities, "settings": settings,
-                      "shapes": {n: list(s) for n, s in shapes.items()}, "sums": sums})  # fmt: skip
+    # what determines each layer's result: the exact maps (also the mirrored ones) and every setting
+    fp = fingerprint(maps={n: tensor_digest(m) for n, m in maps.items()},
+                     mirror={n: tensor_digest(m) for n, m in (mirror or {}).items()},
+                     strides=strides, settings={"seed": seed, "densities": densities, **settings})  # fmt: skip
     learned: dict[str, GraphLayer] = {}
     upper = None
     for name in reversed(names):
@@ -607,17 +608,14 @@ def learn_graph(maps: dict[str, torch.Tensor], strides: dict[str, float], densit
         m = maps[name]
         layer = init_layer(name, tuple(m.shape[-2:]), m.shape[1], strides[name], params, gen)
         ck = Path(checkpoint_dir) / f"graph_{name}.pt" if checkpoint_dir is not None else None
-        if ck is not None and ck.is_file():
-            state = torch.load(ck, map_location="cpu", weights_only=True)
-            if state["key"] == key:
-                upper = learned[name] = _layer_from_state(state["layer"])
-                continue
+        state = load_checkpoint(ck, fp, what="graph checkpoint") if ck is not None else None
+        if state is not None:
+            upper = learned[name] = _layer_from_state(state["layer"])
+            continue
         mm = mirror[name] if mirror is not None else None
         upper = learned[name] = learn_layer(m, layer, params, upper, mirror=mm, progress=progress)
         if ck is not None:
-            from ..io import atomic_torch_save
-
-            atomic_torch_save({"key": key, "layer": _layer_state(upper)}, ck)
+            save_checkpoint(ck, {"layer": _layer_state(upper)}, fp)
     return {name: learned[name] for name in names}
 
 
