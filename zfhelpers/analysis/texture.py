@@ -158,7 +158,7 @@ class Specificity:
     null: np.ndarray  # accuracy under each label permutation
 
 
-def hits(dist: torch.Tensor, perms):
+def count_hits(dist: torch.Tensor, perms):
     """Correct identifications in a P×K×K distance stack for each row of ``perms`` (N×K numpy):
     first-photo filter i is taken to be second-photo filter ``perm[i]`` (the identity is the truth)."""
     import numpy as np
@@ -187,9 +187,9 @@ def specificity(fmi: dict[str, torch.Tensor], *, n_perm: int = 10000, seed: int 
     hits, decisions, null = {}, {}, np.zeros(n_perm, dtype=np.int64)
     for layer, dist in distances.items():
         k = dist.shape[-1]
-        hits[layer] = int(hits(dist, np.arange(k)[None])[0])
+        hits[layer] = int(count_hits(dist, np.arange(k)[None])[0])
         decisions[layer] = 2 * dist.shape[0] * k
-        null += hits(dist, rng.permuted(np.tile(np.arange(k), (n_perm, 1)), axis=1))
+        null += count_hits(dist, rng.permuted(np.tile(np.arange(k), (n_perm, 1)), axis=1))
     correct, total = sum(hits.values()), sum(decisions.values())
     p = float(((null >= correct).sum() + 1) / (n_perm + 1))
     chance = float(sum(decisions[layer] / d.shape[-1] for layer, d in distances.items()) / total)

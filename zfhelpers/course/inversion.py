@@ -65,11 +65,11 @@ def check_identify(student) -> CheckResult:
     column j: filter j's FMI on the second — and returns how many filters are identified: filter i
     on one photo whose nearest texture on the other photo is filter i's, counted in both directions
     (rows and columns), so 0…2K."""
-    from ..analysis.texture import hits
+    from ..analysis.texture import count_hits
 
     for d in _distances():
         got = student(d.copy())
-        ref = int(hits(torch.from_numpy(d)[None], np.arange(len(d))[None])[0])
+        ref = int(count_hits(torch.from_numpy(d)[None], np.arange(len(d))[None])[0])
         if got == ref:
             continue
         rows = int((d.argmin(1) == np.arange(len(d))).sum())

@@ -71,7 +71,8 @@ def _published_note(paper: dict | None) -> str:
     if not known:
         return ""
     return ("Published for scale, raw top-conv filters of an ordinary VGG-16 on other data (Zhang, Wu & Zhu 2018): "
-            + "; ".join(known) + ". Zhang et al. 2018's own values could not be retrieved (null in the registry).")  # fmt: skip
+            + "; ".join(known)
+            + ". Zhang et al. 2018's own values could not be retrieved (null in the registry).")  # fmt: skip
 
 
 def diverse_patches_figure(study: dict, data: dict, layers: list[str], n: int = 6, top_images: int = 20):
