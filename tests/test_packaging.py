@@ -51,9 +51,10 @@ def test_notebook_shape(path: Path):
     tree = ast.parse(params[0].source)
     names = []
     for node in tree.body:  # literals only: derived values would not follow papermill overrides
-        assert isinstance(node, ast.Assign), ast.dump(node)
+        # plain or annotated (`images: list[str] = []`: the annotation types an empty default)
+        assert isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None, ast.dump(node)
         ast.literal_eval(node.value)
-        names += [t.id for t in node.targets]
+        names += [t.id for t in node.targets] if isinstance(node, ast.Assign) else [node.target.id]
     assert {"profile", "interactive"} <= set(names)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count is not None for c in code), "commit notebooks executed"
