@@ -213,6 +213,9 @@ def test_composite_samples_and_object_boxes(mobilenet):
     assert composite.label_of("coffee") == 967
     with pytest.raises(ValueError, match="none of its photos"):
         composite.label_of("chelsea|coffee", model_top=3)
+    scores = torch.zeros(1000)
+    scores[967], scores[285] = 2.0, 1.0  # top class 3 is neither photo's: the better-scored own label
+    assert composite.label_of("chelsea|coffee", model_top=3, scores=scores) == 967
     assert (
         composite.source_label(["chelsea|coffee", "squirrel"])
         == "chelsea | coffee side by side, squirrel (data/images)"

@@ -159,8 +159,8 @@ def occlusion_rows(model, names: list[str], *, size, stride, fill: float = 0.0, 
     for k, name in enumerate(names):
         s = samples[name]
         with torch.inference_mode():
-            top = int(lm.model(s.tensor).argmax())
-        target = label_of(name, top)
+            logits = lm.model(s.tensor)
+        target = label_of(name, int(logits.argmax()), logits)
         res = occlusion(lm, s.tensor, target=target, layer=layer, size=size, stride=stride, fill=fill,
                         batch_size=batch_size)  # fmt: skip
         other = names[(k + 1) % len(names)] if len(names) > 1 else name

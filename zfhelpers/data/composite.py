@@ -62,9 +62,11 @@ def object_box(name: str, side: int, target: int | None = None) -> tuple[int, in
     return y0, y1, x0 + chosen * side, x1 + chosen * side
 
 
-def label_of(name: str, model_top: int | None = None) -> int:
+def label_of(name: str, model_top: int | None = None, scores=None) -> int:
     """The 'true class' of a photo (``labels.json``); for a composite, ``model_top`` (the
-    network's own top class on the composite) when it is the label of one of its photos."""
+    network's own top class on the composite) when it is the label of one of its photos, else,
+    given the network's ``scores`` (logits), the label of its photos that scores highest — the
+    example still asks "which object does the network see?" when its top class is a third one."""
     names, labels = parts(name), image_labels()
     if len(names) == 1:
         if names[0] not in labels:
@@ -73,9 +75,11 @@ def label_of(name: str, model_top: int | None = None) -> int:
             )
         return labels[names[0]]
     own = [labels[n] for n in names if n in labels]
-    if model_top is None or model_top not in own:
-        raise ValueError(f"the top class of {name!r} ({model_top}) is none of its photos' labels {own}")
-    return model_top
+    if model_top is not None and model_top in own:
+        return model_top
+    if scores is not None and own:
+        return max(own, key=lambda c: float(scores.flatten()[c]))
+    raise ValueError(f"the top class of {name!r} ({model_top}) is none of its photos' labels {own}")
 
 
 def source_label(names) -> str:
