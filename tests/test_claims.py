@@ -46,6 +46,9 @@ def test_check_accepts_recorded_numbers_at_their_precision_and_flags_others(tmp_
     assert check.unsupported_numbers("parts 0.404 [0.391, 0.417] vs ZF 0.067; 20 draws", values) == []
     assert check.unsupported_numbers("about 0.40 and 40.4 %", values) == []
     assert check.unsupported_numbers("nodes 0.7316 vs 0.2861", values) == ["0.7316", "0.2861"]
+    # sections and versions are not measurements; a measured-looking number after them still is
+    assert check.unsupported_numbers("ZF §2.1, §4.3 and Python 3.11, torch 2.14", values) == []
+    assert check.unsupported_numbers("§2 reports 0.7316", values) == ["0.7316"]
 
 
 def test_readme_block_must_be_current(tmp_path):
