@@ -72,7 +72,7 @@ for ex in sorted(all_exercises().values(), key=lambda e: e.key):
 # | 01 | [feature maps and filters](01_feature_maps_and_filters.ipynb) | ZF §4.1, Fig. 6-style filters |
 # | 02 | [deconvnet](02_deconvnet.ipynb) | ZF §2.1, Fig. 1 |
 # | 03 | [top-9 projections](03_top9_projections.ipynb) | ZF Fig. 2 |
-# | 04 | [feature evolution](04_feature_evolution.ipynb) | ZF Fig. 4, §4.1 |
+# | 04 | [feature evolution](04_feature_evolution.ipynb) | ZF §4, Fig. 4 |
 # | 05 | [invariance](05_invariance.ipynb) | ZF Fig. 5 |
 # | 06 | [architecture selection](06_architecture_selection.ipynb) | ZF Fig. 6 |
 # | 07 | [occlusion](07_occlusion.ipynb) | ZF Fig. 7 |

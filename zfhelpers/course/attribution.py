@@ -49,7 +49,7 @@ def _shift(x: torch.Tensor, amount: float) -> torch.Tensor:
     return transform(x, "translate", amount)
 
 
-@exercise("05.distance_curve", notebook="05_invariance", title="A Fig. 5 distance curve by hand (ZF §4.2)")
+@exercise("05.distance_curve", notebook="05_invariance", title="A Fig. 5 distance curve by hand (ZF §4)")
 def check_distance_curve(student) -> CheckResult:
     """``student(features, x, amounts, shift)``: ``features(x)`` gives one feature vector per image
     (N×D), ``shift(x, a)`` shifts the images vertically by ``a`` pixels → the N×T matrix of Euclidean

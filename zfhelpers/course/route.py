@@ -51,7 +51,7 @@ ROUTE: tuple[Stop, ...] = (
     Stop(
         ("05", "08"),
         10,
-        "Invariance and correspondence (ZF §4.1, §4.3) — pick one",
+        "Invariance and correspondence (ZF §4, Fig. 5; §4.3) — pick one",
         "measure a claim with a confidence interval and a chance line before believing it",
     ),
     Stop(
