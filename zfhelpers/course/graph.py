@@ -8,10 +8,10 @@ from .registry import CheckResult, exercise, solution
 
 
 def _reference(positions: torch.Tensor, landmarks: torch.Tensor, diagonal: float) -> float:
-    from ..graph.evaluate import _nanstd
+    from ..graph.evaluate import nanstd
 
     d = (positions[:, None] - landmarks).norm(dim=-1) / diagonal  # T×K
-    return float(_nanstd(d).nanmean())
+    return float(nanstd(d).nanmean())
 
 
 @exercise("13.location_instability", notebook="13_explanatory_graph", title="Location instability of one unit")

@@ -189,10 +189,10 @@ def instability_per_landmark(pos_px: torch.Tensor, scores: torch.Tensor, landmar
     units = order[:top_units] if top_units is not None else order
     img = top[:, units]  # k×u
     d = (pos_px[img, units[None]][:, :, None] - landmarks[img]).norm(dim=-1) / diagonal  # k×u×K
-    return units, _nanstd(d)
+    return units, nanstd(d)
 
 
-def _nanstd(d: torch.Tensor) -> torch.Tensor:
+def nanstd(d: torch.Tensor) -> torch.Tensor:
     """Unbiased std over the first axis ignoring NaN (MATLAB's ``var``); NaN with < 2 values."""
     ok = ~torch.isnan(d)
     n = ok.sum(0)
@@ -220,13 +220,13 @@ def landmark_floor(landmarks: torch.Tensor, diagonal: float) -> torch.Tensor:
     over the landmarks k of the std of ‖p_j − p_k‖ / diagonal): what the object's own deformation,
     scale and pose leave for a perfect part detector."""
     d = (landmarks[:, :, None] - landmarks[:, None]).norm(dim=-1) / diagonal  # I×K×K
-    return _nanstd(d).nanmean(1)
+    return nanstd(d).nanmean(1)
 
 
 def fixed_point_instability(landmarks: torch.Tensor, point, diagonal: float) -> torch.Tensor:
     """Per landmark (K values), the metric of a unit that never moves from ``point`` (x y pixels)."""
     pos = torch.as_tensor(point, dtype=landmarks.dtype)
-    return _nanstd((landmarks - pos).norm(dim=-1) / diagonal)
+    return nanstd((landmarks - pos).norm(dim=-1) / diagonal)
 
 
 def _bootstrap_images(n: int, stat, *, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
