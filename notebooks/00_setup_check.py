@@ -58,7 +58,7 @@ with torch.inference_mode():
 names = [s.name for s in samples]
 fig = setup_check.predictions_figure(samples, probs, lm.categories, k=top_k,
                                      title=f"{lm.name}: top-{top_k} ImageNet classes of each photo")  # fmt: skip
-run.save_figure(fig, f"00_setup_check_{lm.name}", model=lm.label, data="data/images: " + ", ".join(names));
+run.save_figure(fig, f"00_setup_check_{lm.name}", model=lm.label, data="data/images: " + ", ".join(names))
 claim = setup_check.recognition_claim(probs, names, image_labels(), k=5, model=lm.name)
 if claim is not None:
     run.claim(claim)

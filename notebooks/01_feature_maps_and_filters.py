@@ -69,7 +69,7 @@ run.save_figure(fig, f"01_feature_maps_{lm.name}", dpi=dpi, **stamp);
 structure = filter_structure(lm.conv_weight(first))
 fig = feature_figures.filters_figure(lm.conv_weight(first), lm.conv_weight(second), names=(first, second),
                                      near_zero=structure.near_zero)  # fmt: skip
-run.save_figure(fig, f"01_filters_{lm.name}", dpi=dpi, **stamp);
+run.save_figure(fig, f"01_filters_{lm.name}", dpi=dpi, **stamp)
 for claim in stem_claims(structure, model=lm.name, layer=first):
     run.claim(claim)
 print(table.text({"01": run.results}))

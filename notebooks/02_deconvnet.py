@@ -95,7 +95,7 @@ run.save_figure(fig, f"02_projections_{tw.name}", dpi=dpi, **twin_stamp);
 # NBVAL_CHECK_OUTPUT
 check = mirror_vs_engine(tw, item.tensor, layers=tw.showcase, border=twin_border)
 fig = figures.mirror_engine_figure(check, grey=True)
-run.save_figure(fig, f"02_mirror_vs_engine_{tw.name}", dpi=dpi, **twin_stamp);
+run.save_figure(fig, f"02_mirror_vs_engine_{tw.name}", dpi=dpi, **twin_stamp)
 for layer, c, rel in zip(check.layers, check.channels, check.relative):
     print(f"{layer:6} ch{c:<3} max |mirror - engine| / max |engine| < 1e-5: {rel < 1e-5}")
 run.claim(analysis.mirror_claim(check, key=tw.name, model=tw.name));
@@ -172,7 +172,7 @@ run.save_figure(fig, f"02_projections_{lm.name}", dpi=dpi, **stamp);
 upper = rows[2:]
 fig = figures.artefacts_figure(photo.display, [r.head(1) for r in upper],
                                title=f"Same units, two rules: {lm.name}, {photo.name}")  # fmt: skip
-run.save_figure(fig, f"02_artefacts_{lm.name}", dpi=dpi, **stamp);
+run.save_figure(fig, f"02_artefacts_{lm.name}", dpi=dpi, **stamp)
 run.claim(analysis.artefact_claim(upper, key=lm.name, model=lm.name));
 
 # %% [markdown]
@@ -190,5 +190,6 @@ print(table.text({"02": run.results}))
 # layers only (a conv unit projects like the ReLU unit above it).
 
 # %% tags=["nbval-ignore-output"]
-explorer = widgets.explore(interactive, lambda: explorers.projection_explorer(
-    lm, images, image=image, layer=lm.showcase[2], border=border))
+explorer = widgets.explore(
+    interactive, lambda: explorers.projection_explorer(lm, images, image=image, layer=lm.showcase[2], border=border)
+)

@@ -23,7 +23,9 @@
 # %% tags=["parameters"]
 profile = "offline"  # "offline" (ZF twin, Fashion-MNIST) or "paper" (AlexNet, Imagenette) {offline, paper}
 model = ""  # empty means twin_zf offline and alexnet on the paper profile
-dataset = ""  # empty means fashion_test offline and imagenette_val on the paper profile; a scan-set name or an image folder
+dataset = (
+    ""  # empty means fashion_test offline and imagenette_val on the paper profile; a scan-set name or an image folder
+)
 n_images = 2000  # images scanned (the full preset scans 10 000) [1..60000]
 n_channels = 4  # feature maps shown per layer, a seeded random subset as in ZF [1..8]
 layers = ["relu1", "relu2", "relu3", "relu4", "relu5"]  # layers scanned and shown [1..5]
@@ -47,8 +49,9 @@ if profile == "offline" and model in ("", "twin_zf"):
     lm = trained.load_twin("zf")
 else:
     lm = zfhelpers.load_model(model or "alexnet", profile)
-data = datasets.load_scan_set(dataset or ("fashion_test" if profile == "offline" else "imagenette_val"), lm,
-                              n_images, download=profile == "paper")
+data = datasets.load_scan_set(
+    dataset or ("fashion_test" if profile == "offline" else "imagenette_val"), lm, n_images, download=profile == "paper"
+)
 grey = data.name.startswith("fashion")
 stamp = dict(model=lm.label, data=f"top-9 over {len(data)} scanned images: {data.description}")
 run.describe(**stamp)
@@ -76,8 +79,10 @@ rows = [top9.project_topk(lm, tops[layer], chosen[layer], data.images, prepare=d
         for layer in layers]  # fmt: skip
 for tp in rows:
     same = torch.allclose(tp.reprojected, tp.values, rtol=1e-4, atol=1e-5)
-    print(f"{tp.layer}: channels {tp.channels}, receptive field {tp.projections.shape[2]} px, "
-          f"re-projected activations equal the scan's: {same}")
+    print(
+        f"{tp.layer}: channels {tp.channels}, receptive field {tp.projections.shape[2]} px, "
+        f"re-projected activations equal the scan's: {same}"
+    )
 
 # %%
 run.claim(top9.reprojection_claim(rows, model=lm.name, n_images=len(data)))
@@ -104,5 +109,7 @@ print(table.text({"03": run.results}))
 # with the strongest activation (one that fires on the scanned images).
 
 # %% tags=["nbval-ignore-output"]
-explorer = widgets.explore(interactive, lambda: explorers.top9_explorer(
-    lm, tops, data.images, layer=layers[1], prepare=data.prepare, grey=grey))
+explorer = widgets.explore(
+    interactive,
+    lambda: explorers.top9_explorer(lm, tops, data.images, layer=layers[1], prepare=data.prepare, grey=grey),
+)

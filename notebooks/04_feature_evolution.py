@@ -91,7 +91,9 @@ means = evolution.convergence(tops, weights)
 print(f"first epoch after which the layer mean stays >= {threshold}:")
 print(f"{'layer':8}" + "".join(f"{evolution.SCORE_TITLES[n]:>32}" for n in means))
 for layer in layers:
-    print(f"{layer:8}" + "".join(f"{str(evolution.settled_epoch(epochs, means[n][layer], threshold)):>32}" for n in means))
+    print(
+        f"{layer:8}" + "".join(f"{str(evolution.settled_epoch(epochs, means[n][layer], threshold)):>32}" for n in means)
+    )
 
 # %% [markdown]
 # ## Build it yourself: the top-9 overlap
@@ -162,5 +164,7 @@ print(table.text({"04": run.results}))
 # map of the middle layer whose final strongest activation is largest.
 
 # %% tags=["nbval-ignore-output"]
-explorer = widgets.explore(interactive, lambda: figures.evolution_explorer(
-    twins, tops, data.images, layer=layers[len(layers) // 2], prepare=data.prepare))
+explorer = widgets.explore(
+    interactive,
+    lambda: figures.evolution_explorer(twins, tops, data.images, layer=layers[len(layers) // 2], prepare=data.prepare),
+)

@@ -151,14 +151,28 @@ for what, label in (("mid", "mid-band power share"), ("above", f"power share abo
     for v in ("alexnet", "zf"):
         run.claim(architecture.mean_claim(measures[v][what], id=f"06.l1_{what}_power.{v}",
                                           statement=f"{v} twin: mean layer-1 filter {label}"))  # fmt: skip
-run.claim(architecture.difference_claim(
-    a["mid"], c["mid"], id="06.l1_mid_power.alexnet_minus_zf", expected="negative",
-    what="mid-band power share, AlexNet-style minus ZF-style", paper="zf2014.fig6.alexnet_layer1_lacks_mid_frequencies",
-    statement="layer-1 filters' mean share of power in the mid band (1/12–1/4 cycle/px), alexnet twin minus zf twin"))
-run.claim(architecture.difference_claim(
-    a["high"], c["high"], id="06.l1_high_power.alexnet_minus_zf", expected="positive",
-    what="high-band power share, AlexNet-style minus ZF-style", paper="zf2014.fig6.alexnet_layer1_lacks_mid_frequencies",
-    statement="layer-1 filters' mean share of power above 1/4 cycle/px, alexnet twin minus zf twin"))
+run.claim(
+    architecture.difference_claim(
+        a["mid"],
+        c["mid"],
+        id="06.l1_mid_power.alexnet_minus_zf",
+        expected="negative",
+        what="mid-band power share, AlexNet-style minus ZF-style",
+        paper="zf2014.fig6.alexnet_layer1_lacks_mid_frequencies",
+        statement="layer-1 filters' mean share of power in the mid band (1/12–1/4 cycle/px), alexnet twin minus zf twin",
+    )
+)
+run.claim(
+    architecture.difference_claim(
+        a["high"],
+        c["high"],
+        id="06.l1_high_power.alexnet_minus_zf",
+        expected="positive",
+        what="high-band power share, AlexNet-style minus ZF-style",
+        paper="zf2014.fig6.alexnet_layer1_lacks_mid_frequencies",
+        statement="layer-1 filters' mean share of power above 1/4 cycle/px, alexnet twin minus zf twin",
+    )
+)
 run.claim(architecture.difference_claim(
     a["above"], c["above"], id="06.l1_above_band.alexnet_minus_zf", expected="positive", paper=None,
     what="power above the data band, AlexNet-style minus ZF-style",
@@ -176,7 +190,9 @@ run.claim(architecture.difference_claim(
               f"({n_measure} maps × 9 per twin), alexnet twin minus zf twin (aliasing)"))  # fmt: skip
 dead = {}
 for v in ("alexnet", "zf"):
-    top1 = scan.scan_topk(twins[v], data.images, layer="relu1", k=1, batch_size=200, prepare=data.prepare, progress=False)
+    top1 = scan.scan_topk(
+        twins[v], data.images, layer="relu1", k=1, batch_size=200, prepare=data.prepare, progress=False
+    )
     dead[v] = architecture.dead_units(top1.values[:, 0], dead_threshold)
 run.claim(architecture.dead_claim(dead["alexnet"], dead["zf"], model_a="alexnet", model_b="zf", rel=dead_threshold))
 acc = {v: trained.history(v)[-1]["test_accuracy"] for v in ("alexnet", "zf")}
@@ -211,5 +227,7 @@ print(table.text({"06": run.results}))
 # AlexNet-style twin's layer-2 map with the strongest activation.
 
 # %% tags=["nbval-ignore-output"]
-explorer = widgets.explore(interactive, lambda: figures.architecture_explorer(
-    twins, data.images, twin="alexnet", layer="relu2", prepare=data.prepare))
+explorer = widgets.explore(
+    interactive,
+    lambda: figures.architecture_explorer(twins, data.images, twin="alexnet", layer="relu2", prepare=data.prepare),
+)

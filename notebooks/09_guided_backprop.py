@@ -117,8 +117,8 @@ run.save_figure(fig, f"09_rules_class_{lm.name}", dpi=dpi, model=lm.label, data=
 same = {rule: class_projection(lm, batch, target=int(top1[0]), rule=rule) for rule in ("deconvnet", "guided")}
 name = lm.categories[int(top1[0])]
 fig = figures.same_class_figure(samples, same, class_name=name)
-run.save_figure(fig, f"09_same_class_{lm.name}", dpi=dpi, model=lm.label, data=data_label);
-run.claim(analysis.switchless_claim(same["deconvnet"], model=lm.name, class_name=name));
+run.save_figure(fig, f"09_same_class_{lm.name}", dpi=dpi, model=lm.label, data=data_label)
+run.claim(analysis.switchless_claim(same["deconvnet"], model=lm.name, class_name=name))
 print(f"for contrast, guided backprop: max difference between photos / peak = "
       f"{analysis.image_independence(same['guided']):.2f} (the masks make it depend on the photo)")  # fmt: skip
 
@@ -154,7 +154,7 @@ steps = {rule: analysis.cascade(lm, lambda m, rule=rule: class_projection(m, bat
                                 n_steps=cascade_steps) for rule in RULES}  # fmt: skip
 fig = figures.sanity_figure(steps, order=learnable_layers(lm), image_name=samples[0].name, n_images=len(samples),
                             title=f"Cascading randomisation of {lm.name}; thumbnails: '{samples[0].name}'")  # fmt: skip
-run.save_figure(fig, f"09_sanity_{lm.name}", dpi=dpi, model=lm.label, data=data_label);
+run.save_figure(fig, f"09_sanity_{lm.name}", dpi=dpi, model=lm.label, data=data_label)
 for claim in analysis.randomization_claims(steps, lm):
     run.claim(claim)
 
@@ -186,5 +186,6 @@ print(table.text({"09": run.results}))
 # whose strongest activation is largest.
 
 # %% tags=["nbval-ignore-output"]
-explorer = widgets.explore(interactive, lambda: projection_explorers.rules_explorer(
-    lm, samples[0], layer=lm.showcase[2], border=border))
+explorer = widgets.explore(
+    interactive, lambda: projection_explorers.rules_explorer(lm, samples[0], layer=lm.showcase[2], border=border)
+)

@@ -80,9 +80,9 @@ curve = transfer.transfer_curve(features[tw.role("layer5_vector")], images, labe
 examples = images[digits.one_per_class(labels, pool)]
 fig = figures.transfer_curve_figure(curve, chance=transfer.CHANCE, examples=examples,
                                     title=f"Digits on the Fashion-MNIST {tw.name}: classifier only vs scratch")  # fmt: skip
-run.save_figure(fig, f"14_transfer_curve_{tw.name}", dpi=dpi, **stamp);
+run.save_figure(fig, f"14_transfer_curve_{tw.name}", dpi=dpi, **stamp)
 for c in transfer.transfer_claims(curve, small=small):
-    run.claim(c);
+    run.claim(c)
 
 # %% [markdown]
 # ## Table 7: how discriminative is each layer?
@@ -97,10 +97,10 @@ probe = transfer.probe_layers(features, labels, pool, test, n_per_class=probe_pe
 names = [f"layer {k + 1}\n({layer})" for k, layer in enumerate(tw.showcase)] + [f"layer 5 pooled\n({layers[-1]})"]
 fig = figures.probe_figure(probe, chance=transfer.CHANCE, labels=names,
                            title=f"Linear probe per layer, Fashion-MNIST {tw.name}, {probe_per_class} digits/class")  # fmt: skip
-run.save_figure(fig, f"14_layer_probe_{tw.name}", dpi=dpi, **stamp);
+run.save_figure(fig, f"14_layer_probe_{tw.name}", dpi=dpi, **stamp)
 paper_layers = [*range(1, len(tw.showcase) + 1), None]
 for c in transfer.probe_claims(probe, paper_layers=paper_layers):
-    run.claim(c);
+    run.claim(c)
 
 # %% [markdown]
 # ## Claims
@@ -118,5 +118,7 @@ print(table.text({"14": run.results}))
 # digits the layer's features confuse).
 
 # %% tags=["nbval-ignore-output"]
-explorer = widgets.explore(interactive, lambda: figures.probe_explorer(
-    features, labels, pool, test, layer=layers[-1], weight_decay=weight_decay))
+explorer = widgets.explore(
+    interactive,
+    lambda: figures.probe_explorer(features, labels, pool, test, layer=layers[-1], weight_decay=weight_decay),
+)

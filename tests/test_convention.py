@@ -37,21 +37,35 @@ CLASS_METHODS = {
     "gradcam": lambda m, t: zf.gradcam(m, X, target=t, layer=LAYER).maps,
     "gradcampp": lambda m, t: zf.gradcampp(m, X, target=t, layer=LAYER).maps,
     "guided_gradcam": lambda m, t: zf.guided_gradcam(m, X, target=t, layer=LAYER).guided,
-    "occlusion": lambda m, t: zf.occlusion(m, X[:1], target=t if not isinstance(t, list | torch.Tensor) else t[0],
-                                           layer=LAYER, size=8, stride=8).prob,  # fmt: skip
+    "occlusion": lambda m, t: (
+        zf.occlusion(
+            m, X[:1], target=t if not isinstance(t, list | torch.Tensor) else t[0], layer=LAYER, size=8, stride=8
+        ).prob
+    ),  # fmt: skip
 }
 UNIT_METHODS = {
     "unit_projection": lambda m: zf.unit_projection(m, X, layer=LAYER, channels=[0, 2], rule="deconvnet").maps,
     "unit_projection_top": lambda m: zf.unit_projection(m, X, layer=LAYER, channels="top2").maps,
     "channel_projection": lambda m: zf.channel_projection(m, X, layer=LAYER, channels=1),
     "scan_topk": lambda m: zf.scan_topk(m, X, layer=LAYER, k=2, progress=False).values,
-    "invert_code": lambda m: zf.invert_code(m, X[:1], layer=LAYER, mode="feature_map", channels=[0],
-                                            recipe=zf.inversion.RECIPES["modern"].with_(max_steps=2),
-                                            progress=False).images,  # fmt: skip
+    "invert_code": lambda m: (
+        zf.invert_code(
+            m,
+            X[:1],
+            layer=LAYER,
+            mode="feature_map",
+            channels=[0],
+            recipe=zf.inversion.RECIPES["modern"].with_(max_steps=2),
+            progress=False,
+        ).images
+    ),  # fmt: skip
     "capture": lambda m: zf.capture(m, X, [LAYER])[LAYER],
     "capture_detached": lambda m: zf.capture_detached(m, X, [LAYER])[LAYER],
-    "cascading_randomization": lambda m: cascading_randomization(
-        m, lambda net: zf.channel_projection(net, X, layer=LAYER, channels=0), layers=["fc", "features.4"])[-1].maps,
+    "cascading_randomization": lambda m: (
+        cascading_randomization(
+            m, lambda net: zf.channel_projection(net, X, layer=LAYER, channels=0), layers=["fc", "features.4"]
+        )[-1].maps
+    ),
 }
 
 

@@ -80,8 +80,14 @@ REFERENCE = re.compile(
 
 
 def _texts():
-    for path in [*MODULES, *sorted((ROOT / "tests").rglob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py")),
-                 *sorted((ROOT / "notebooks").glob("*.py")), ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for path in [
+        *MODULES,
+        *sorted((ROOT / "tests").rglob("*.py")),
+        *sorted((ROOT / "benchmarks").glob("*.py")),
+        *sorted((ROOT / "notebooks").glob("*.py")),
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+    ]:
         yield path, path.read_text()
 
 

@@ -13,6 +13,7 @@ def upsample_map(act_map: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     m = act_map.detach().float()[None, None]
     return F.interpolate(m, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
 
+
 def projection_rgb(projection: torch.Tensor, *, percentile: float = 99.5) -> np.ndarray:
     """3×H×W signed projection → H×W×3 in [0, 1]: grey is zero, as in ZF's figures.
 
@@ -22,6 +23,7 @@ def projection_rgb(projection: torch.Tensor, *, percentile: float = 99.5) -> np.
     nz = p.abs()[p.abs() > 0]
     peak = float(torch.quantile(nz, percentile / 100)) if nz.numel() else 1.0
     return (p / (2 * max(peak, 1e-12)) + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
+
 
 def support_box(projection: torch.Tensor, pad: int = 4, min_size: int = 24) -> tuple[int, int, int, int]:
     """(y0, y1, x0, x1) around the non-zero support of a projection: the part of the image
@@ -39,6 +41,7 @@ def support_box(projection: torch.Tensor, pad: int = 4, min_size: int = 24) -> t
         y0, y1, x0, x1 = box
     return max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
 
+
 def crop(image: np.ndarray, box: tuple[int, int, int, int], fill: float = 0.5) -> np.ndarray:
     """``image[y0:y1, x0:x1]`` for a box that may extend past the image; outside is ``fill``."""
     y0, y1, x0, x1 = box
@@ -48,6 +51,7 @@ def crop(image: np.ndarray, box: tuple[int, int, int, int], fill: float = 0.5) -
     if sy1 > sy0 and sx1 > sx0:
         out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
     return out
+
 
 def side_by_side(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Two H×W×3 images of the same height next to each other (a two-object test picture)."""
