@@ -30,8 +30,6 @@ from .paths import PRESET_ENV, REPO_ROOT, STAND_IN_ENV, build_dir, data_dir, fig
 CELL_TIMEOUT_S = 1800
 KEEP_RUNS = 20  # build/runs/ keeps the newest runs' executed notebooks and summaries
 PRESETS_FILE = "presets.yaml"
-# Parameters the CLI itself sets; every notebook must declare them.
-CLI_PARAMETERS = ("profile", "interactive")
 
 
 class CliError(Exception):

@@ -160,11 +160,6 @@ def verify(source: WeightSource, path: Path | None = None) -> str:
     return digest
 
 
-def is_available(key: str) -> bool:
-    """True when the file is on disk (checksum not verified; :func:`state` and :func:`ensure` do)."""
-    return get_source(key).path.is_file()
-
-
 def state(key: str) -> tuple[str, str]:
     """``("ready", path)``, ``("missing", how to get it)`` or ``("corrupt", how to repair it)``,
     after verifying the file's sha256."""
