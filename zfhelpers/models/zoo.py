@@ -315,24 +315,23 @@ def stand_in() -> str | None:
     return value or None
 
 
+def _frozen(name: str, spec: ModelSpec, model: nn.Module, provenance: dict) -> LoadedModel:
+    """``model`` in eval mode without parameter gradients, wrapped with its spec's layer names."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    categories = imagenet_categories() if spec.classifier else None
+    return LoadedModel(name, model, spec.layer_table(model), spec.preprocess, categories, provenance, spec)
+
+
 def _random_stand_in(name: str, spec: ModelSpec) -> LoadedModel:
     """The paper architecture with seeded random weights, labelled as such on every figure: the
     dry run exercises layer names, shapes and roles without the ImageNet weights."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = spec.build().eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+        model = spec.build()
     spec = replace(spec, summary=f"RANDOM-WEIGHT STAND-IN for {spec.summary} (dry run, not the paper's model)")
-    return LoadedModel(
-        name=name,
-        model=model,
-        layers=spec.layer_table(model),
-        preprocess=spec.preprocess,
-        categories=imagenet_categories() if spec.classifier else None,
-        provenance={"origin": "random-weight stand-in (seed 0)", "stand_in": "random"},
-        spec=spec,
-    )
+    return _frozen(name, spec, model, {"origin": "random-weight stand-in (seed 0)", "stand_in": "random"})
 
 
 def load_model(name: str | None = None, profile: str = "offline", *, task: str = "classify",
@@ -355,18 +354,7 @@ def load_model(name: str | None = None, profile: str = "offline", *, task: str =
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return LoadedModel(
-        name=name,
-        model=model,
-        layers=spec.layer_table(model),
-        preprocess=spec.preprocess,
-        categories=imagenet_categories() if spec.classifier else None,
-        provenance=_weights.provenance(spec.weights),
-        spec=spec,
-    )
+    return _frozen(name, spec, model, _weights.provenance(spec.weights))
 
 
 def availability(profile: str = "offline") -> list[dict]:
