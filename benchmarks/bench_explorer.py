@@ -7,7 +7,7 @@ Former (as notebooks 01–03 had it): a new pyplot figure per move, shown as a t
 projections both paths show are checked equal before timing. Kernel-side time only (the browser
 adds ~0.1 s; ``make ui-test`` measures key press → new image).
 
-    python benchmarks/bench_explorer.py [--moves 5]
+    python benchmarks/bench_explorer.py [--moves 5] [--quick]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from common import machine  # noqa: E402
+from common import machine, result  # noqa: E402
 
 import zfhelpers  # noqa: E402
 from zfhelpers.methods.projection import unit_projection  # noqa: E402
@@ -85,15 +85,24 @@ def bench_02(moves: int, layer: str = "relu3_3", border: int = 2) -> tuple[float
     return per_move(former, chans), per_move(now, chans)
 
 
+BUDGET_S = 0.5  # issue #16: a redraw within half a second of a slider move
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="3 moves")
     args = parser.parse_args()
+    if args.quick:
+        args.moves = 3
     torch.set_num_threads(widgets.redraw_threads())
     print(f"# median per channel move over {args.moves} moves; {machine()}; load {os.getloadavg()[0]:.1f}")
     for name, bench in (("01 feature maps (block3)", bench_01), ("02 projections (relu3_3)", bench_02)):
         former, now = bench(args.moves)
         print(f"{name:26} former {former:.3f} s   now {now:.3f} s   ratio {former / now:.2f}x")
+        key = name.split()[0]
+        result(f"explorer_{key}_vs_former", former / now, 1)
+        result(f"explorer_{key}_budget_0.5s_over_redraw", BUDGET_S / now, 1)  # >= 1: within the 0.5 s budget
 
 
 if __name__ == "__main__":
