@@ -98,7 +98,7 @@ fig = figures.mirror_engine_figure(check, grey=True)
 run.save_figure(fig, f"02_mirror_vs_engine_{tw.name}", dpi=dpi, **twin_stamp)
 for layer, c, rel in zip(check.layers, check.channels, check.relative):
     print(f"{layer:6} ch{c:<3} max |mirror - engine| / max |engine| < 1e-5: {rel < 1e-5}")
-run.claim(analysis.mirror_claim(check, key=tw.name, model=tw.name));
+_ = run.claim(analysis.mirror_claim(check, key=tw.name, model=tw.name))
 
 # %% [markdown]
 # ## Build it yourself 1: the deconvnet ReLU as a backward hook

@@ -97,7 +97,7 @@ for s, c in zip(samples, top1):
 class_maps = {rule: class_projection(lm, batch, target=top1, rule=rule) for rule in RULES}
 fig = figures.rule_class_figure(samples, labels, class_maps,
                                 title=f"Top-1 class score backpropagated to the pixels, {lm.name}")  # fmt: skip
-run.save_figure(fig, f"09_rules_class_{lm.name}", dpi=dpi, model=lm.label, data=data_label);
+_ = run.save_figure(fig, f"09_rules_class_{lm.name}", dpi=dpi, model=lm.label, data=data_label)
 
 # %% [markdown]
 # ## Predict, then look: one class score, sent back from different photos
