@@ -130,7 +130,7 @@ def retained(kind: str, amounts: np.ndarray, p: np.ndarray) -> float:
 #: Readings of ZF's qualitative words, stated once (the verdicts quote them).
 STABLE = 0.75  # "stable": keeps ≥ 75 % of p(true class), averaged over the range
 QUASI_LINEAR = 0.8  # "quasi-linear": a straight line explains ≥ 80 % of the variance (R²)
-TOLERANCE = 2e-3  # a re-run on another CPU moves these ratios by float rounding only
+TOLERANCE = 0.03  # measured: ATEN_CPU_CAPABILITY=default with 1 thread moved these ratios by up to 0.015
 
 
 def _mean_ci(values, seed: int = 0) -> tuple[float, tuple[float, float]]:
