@@ -13,6 +13,23 @@ from __future__ import annotations
 ALPHA = 0.05
 
 
+def sign_evidence(value: float, *, ci=None, p_value=None, expected: str = "positive", alpha: float = ALPHA,
+                  p_label: str = "one-sided p") -> tuple[bool, bool, str]:  # fmt: skip
+    """(established, leaning, evidence): is ``value`` on the ``expected`` side of 0 by its 95 % CI
+    (or, without one, by ``p_value`` < ``alpha``); is the point estimate there; and the words for it."""
+    if expected not in ("positive", "negative"):
+        raise ValueError(f"expected must be 'positive' or 'negative', got {expected!r}")
+    sign = 1.0 if expected == "positive" else -1.0
+    side = "above" if sign > 0 else "below"
+    if ci is not None:
+        certain = sign * ci[0] > 0 and sign * ci[1] > 0
+        evidence = f"95 % CI {'entirely' if certain else 'not entirely'} {side} 0"
+    else:
+        certain = p_value is not None and p_value < alpha and sign * value > 0
+        evidence = f"{p_label} {'<' if certain else '≥'} {alpha}" if p_value is not None else "no test"
+    return certain, sign * value > 0, evidence
+
+
 def sign_rule(
     value: float,
     *,
@@ -23,16 +40,9 @@ def sign_rule(
     alpha: float = ALPHA,
 ) -> tuple[str, str]:
     """(verdict, reason) for a paper statement that ``value`` is ``expected`` ("positive" or "negative")."""
-    if expected not in ("positive", "negative"):
-        raise ValueError(f"expected must be 'positive' or 'negative', got {expected!r}")
+    certain, _, evidence = sign_evidence(value, ci=ci, p_value=p_value, expected=expected, alpha=alpha)
+    side = "above" if expected == "positive" else "below"
     sign = 1.0 if expected == "positive" else -1.0
-    side = "above" if sign > 0 else "below"
-    if ci is not None:
-        certain = sign * ci[0] > 0 and sign * ci[1] > 0
-        evidence = f"95 % CI {'entirely' if certain else 'not entirely'} {side} 0"
-    else:
-        certain = p_value is not None and p_value < alpha and sign * value > 0
-        evidence = f"one-sided p {'<' if certain else '≥'} {alpha}" if p_value is not None else "no test"
     if certain:
         return "reproduced", f"{what} is {side} 0 as the paper says ({evidence})"
     if sign * value > 0:

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from ..analysis import stats, texture
+from ..analysis.verdicts import ALPHA, sign_evidence
 from ..claims.record import Claim
 from ..models.zoo import TASK_MODELS
 from .fmi import FMILayer
 from .rmci import RMCILayer
 from .style import STATISTICS, StyleComparison
 
-ALPHA = 0.05
 #: Gatys counts as converged when its Gram error changed by less than this (relative) over the last
 #: quarter of the steps (the jitter-free part of the modern recipe).
 CONVERGED = 0.01
@@ -46,15 +46,8 @@ def verdict(
 ) -> tuple[str, str]:
     """(verdict, reason) by the module's rule; ``learned``: the claim is about what a network's
     layers learned (the stand-in cannot refute it)."""
-    sign = 1.0 if expected == "positive" else -1.0
-    side = "above" if sign > 0 else "below"
-    if ci is not None:
-        supported = sign * ci[0] > 0 and sign * ci[1] > 0
-        evidence = f"95 % CI {'entirely' if supported else 'not entirely'} {side} 0"
-    else:
-        supported = p_value is not None and p_value < ALPHA and sign * value > 0
-        evidence = f"p {'<' if supported else '≥'} {ALPHA}"
-    leaning = sign * value > 0
+    supported, leaning, evidence = sign_evidence(value, ci=ci, p_value=p_value, expected=expected, alpha=ALPHA,
+                                                 p_label="p")  # fmt: skip
     if paper_net or not learned:
         if supported:
             return "reproduced", f"{what}: shown ({evidence})"
