@@ -25,6 +25,10 @@
 # `pip install -e .` then `python -m zfhelpers setup` (see the README). `make course` runs the route below
 # with the `course` preset and prints the seconds each notebook takes.
 
+# %% tags=["parameters"]
+profile = "offline"  # recorded only: the index runs no model {offline, paper}
+interactive = False  # the index has no explorer
+
 # %% [markdown]
 # ## The 90-minute route
 # Each stop lists its notebooks, the class minutes, and the objective; every route notebook has at least
