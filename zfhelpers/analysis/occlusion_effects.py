@@ -20,7 +20,9 @@ from ..claims import Claim
 from ..methods.occlusion import OcclusionResult
 from .stats import binomial_ci, permutation_test
 
-TOLERANCE = 2e-3  # probabilities averaged over windows: float rounding across CPUs is far below this
+# Measured by `make test-matrix`: the photos' uint8 resize differs by a grey level between torch's
+# AVX2 and default CPU kernels, which moves p(espresso) averaged over windows by up to 0.008.
+TOLERANCE = 0.02
 
 
 def window_centres(res: OcclusionResult) -> tuple[np.ndarray, np.ndarray]:

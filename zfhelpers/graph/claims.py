@@ -24,10 +24,11 @@ RAW_TABLE = "zhang2018icnn.table5.cub200.vgg16"
 LOCALISATION_TABLE = "zhang2018aaai.part_localization.cub200"
 NOT_RETRIEVED = "Zhang et al.'s AAAI table could not be retrieved offline (null in the paper registry)"
 OTHER_DATA = "critters and a small parts net, not CUB-200 birds and VGG-16"
-# Tolerances: the quick preset re-run on this machine repeats every number exactly; on another CPU
-# last-bit differences can move an EM step and so a node, which shifts means over ~50 units per
-# layer by well under these (about a tenth of the spread between methods).
-TOL_INSTABILITY, TOL_LOCALISATION, TOL_SHARE = 0.004, 0.006, 0.05
+# Tolerances, measured by `make test-matrix` (quick preset): instability moved by at most 0.0003
+# between CPU code paths, but localisation with either-way node selection moved by 0.028 (0.072 →
+# 0.100 under ONEDNN_MAX_CPU_ISA=AVX2): last-bit differences flip a near-tie in which patch a node
+# picks, and with few test images one flip shifts the mean. The node-minus-raw verdict held.
+TOL_INSTABILITY, TOL_LOCALISATION, TOL_SHARE = 0.004, 0.04, 0.05
 
 
 def direction_verdict(entry: dict, *, what: str) -> tuple[str, str]:
