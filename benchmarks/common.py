@@ -19,7 +19,11 @@ def timed(fn, repeat: int = 1) -> tuple[float, object]:
 
 
 def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    """The machine in words, with the vector instructions torch dispatches to (AVX2 vs AVX-512
+    kernels change the ratios; see README.md)."""
+    isa = torch.backends.cpu.get_cpu_capability()
+    return (f"{platform.processor() or platform.machine()} ({isa}), {torch.get_num_threads()} threads, "
+            f"torch {torch.__version__}")  # fmt: skip
 
 
 def sample_batch(preprocess, n: int, size: int) -> torch.Tensor:

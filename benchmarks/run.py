@@ -102,7 +102,8 @@ def markdown(runs: list[Run], full: bool) -> str:
 
     import torch
 
-    lines = [f"Mode: {'--full' if full else '--quick'}; {platform.processor() or platform.machine()}, "
+    isa = torch.backends.cpu.get_cpu_capability()
+    lines = [f"Mode: {'--full' if full else '--quick'}; {platform.processor() or platform.machine()} ({isa} kernels), "
              f"{os.cpu_count()} cores, torch {torch.__version__}; {time.strftime('%Y-%m-%d')}.", "",
              "| figure of merit | ratio | goal | status |", "|---|---|---|---|"]  # fmt: skip
     for run in runs:

@@ -21,6 +21,7 @@ import torch
 from .. import checks
 from ..models.capture import capture, capture_detached, eval_mode
 from ..models.zoo import adapt
+from .cone import ConeBackward
 from .receptive import for_layer
 from .rules import BackpropRules, check_rule
 from .targets import resolve_channels, resolve_targets, strongest_channels
@@ -95,20 +96,40 @@ def pack_units(boxes: dict[tuple[int, int], tuple[int, int, int, int]], units: l
     return slots
 
 
+#: How :class:`Projector` runs the backward passes: ``"cone"`` by hand inside each unit's receptive
+#: field (:mod:`zfhelpers.methods.cone`; plain conv stacks only), ``"autograd"`` through the whole
+#: image, ``"auto"`` the first where it applies.
+ENGINES = ("auto", "cone", "autograd")
+
+
 class Projector:
     """One forward pass of ``inputs`` to ``layer`` under ``rule``, re-used by every projection asked
-    of it (the graph is kept until the object is dropped)."""
+    of it. On plain conv stacks (``engine="auto"``) it records only the pooling switches and
+    rectifier masks and projects each unit inside its receptive field (:mod:`zfhelpers.methods.cone`);
+    elsewhere it keeps the autograd graph until the object is dropped. ``only_channels`` (cone
+    engine; for a one-off call that names its channels): the layer's last convolution computes
+    only those maps, and the other channels of ``acts`` are NaN."""
 
     def __init__(self, model, inputs: torch.Tensor, *, layer: str, rule: str = "deconvnet",
-                 skip_lrn: bool | None = None):  # fmt: skip
+                 skip_lrn: bool | None = None, engine: str = "auto",
+                 only_channels: list[int] | None = None):  # fmt: skip
         self.lm = adapt(model)
         self.layer = self.lm.check_layer(layer)
         self.rule = check_rule(rule)
         self.skip_lrn = skip_lrn
         x = checks.images(inputs, channels=None)
-        with self._rules():
-            self.inputs = x.detach().clone().requires_grad_(True)
-            self.acts = capture(self.lm, self.inputs, [self.layer])[self.layer]
+        checks.choice(engine, ENGINES, name="engine")
+        self.cone = ConeBackward.build(self.lm, self.layer, self.rule, skip_lrn) if engine != "autograd" else None
+        if engine == "cone" and self.cone is None:
+            raise checks.InputError(f"engine 'cone' needs a plain features stack of convolutions, max-poolings and "
+                                    f"rectifiers up to {self.layer}; use engine='auto' or 'autograd'")  # fmt: skip
+        if self.cone is not None:  # no graph: the switches and masks the rule needs are recorded
+            self.inputs = x.detach()
+            self.acts = self.cone.forward(self.inputs, only_channels)
+        else:
+            with self._rules():
+                self.inputs = x.detach().clone().requires_grad_(True)
+                self.acts = capture(self.lm, self.inputs, [self.layer])[self.layer]
         self.rf = for_layer(self.lm, self.layer) if self.acts.dim() == 4 else None
 
     @contextmanager
@@ -129,10 +150,22 @@ class Projector:
         values = torch.stack([acts[(n_idx, c, *pos[k].unbind(-1))] for k, c in enumerate(chans)])
         live = [(k, n) for k in range(len(chans)) for n in range(n_img) if values[k, n] != 0]
         maps = self.inputs.new_zeros(len(chans), *self.inputs.shape)
-        if live:
+        if live and self.cone is not None:
+            self._cone_backward(live, chans, pos, values, maps, batch_size)
+        elif live:
             slots = self._slots(live, pos, pack)
             self._backward(slots, chans, pos, values, maps, batch_size)
         return Projection(maps, chans, pos, values, self.layer, self.rule)
+
+    def _cone_backward(self, live, chans, pos, values, maps, batch_size: int) -> None:
+        """``batch_size`` units at a time, each through its own cone (:mod:`zfhelpers.methods.cone`)."""
+        for start in range(0, len(live), batch_size):
+            k, n = (torch.tensor(v, device=pos.device) for v in zip(*live[start : start + batch_size]))
+            c = torch.tensor(chans, device=pos.device)[k]
+            windows, rows, cols = self.cone.project(n, c, pos[k, n, 0], pos[k, n, 1], values[k, n])
+            h, w = windows.shape[-2:]
+            for s, (k_s, n_s, y0, x0) in enumerate(zip(k.tolist(), n.tolist(), rows.tolist(), cols.tolist())):
+                maps[k_s, n_s, :, y0 : y0 + h, x0 : x0 + w] = windows[s]
 
     def _slots(self, live, pos, pack: bool):
         if self.rf is None or not pack:  # one seed per channel, all images at once
@@ -169,26 +202,33 @@ class Projector:
 def unit_projection(model, inputs: torch.Tensor, *, layer: str, channels, position="max",
                     rule: str = "deconvnet", border: int = 0, ceiling: float | None = None,
                     batch_size: int = 16, pack: bool = True, skip_lrn: bool | None = None,
-                    crop: bool | None = None) -> Projection:  # fmt: skip
+                    crop: bool | None = None, engine: str = "auto") -> Projection:  # fmt: skip
     """Project single activations of ``layer`` to pixel space (ZF §2.1), batched.
 
     ``channels``: int, list or ``"topK"``; ``position``: ``"max"`` (each map's strongest unit),
     ``(y, x)`` or a K×N×2 tensor. One forward pass for all images (stopped at ``layer``), then
-    vmapped backward passes of ``batch_size`` seeds each; units whose receptive fields do not
-    overlap share one seed (exact, see :func:`pack_units`). ``border`` keeps ``"max"`` that many
-    cells from the map's edges (zero padding makes some nets fire hardest on the border);
-    ``ceiling`` defaults to the model's ReLU6 clip.
+    backward passes of ``batch_size`` units each. ``border`` keeps ``"max"`` that many cells from
+    the map's edges (zero padding makes some nets fire hardest on the border); ``ceiling``
+    defaults to the model's ReLU6 clip.
 
-    ``crop`` (default: when it pays): a few units whose receptive fields cover a small part of the
-    image are projected from a crop of the image around them (:func:`crop_box`), exactly: nothing
-    outside a unit's receptive field reaches it on the way up or receives signal on the way down."""
+    ``engine`` (see :data:`ENGINES`): on plain conv stacks each unit's backward pass runs inside its
+    receptive field (:mod:`zfhelpers.methods.cone`); elsewhere autograd runs vmapped backward passes
+    of the whole image, units whose receptive fields do not overlap sharing one seed (exact, see
+    :func:`pack_units`), and ``crop`` (default: when it pays) projects a few units whose receptive
+    fields cover a small part of the image from a crop around them (:func:`crop_box`), exactly:
+    nothing outside a unit's receptive field reaches it on the way up or receives signal on the way
+    down. ``crop=True`` forces the crop (with autograd inside)."""
     lm = adapt(model)
     layer = lm.check_layer(layer)
     x = checks.images(inputs, channels=None)
+    checks.choice(engine, ENGINES, name="engine")
     rf = for_layer(lm, layer)
-    if crop is not False and rf is not None and (crop or _crop_may_pay(rf, channels, x.shape[-2:])):
+    cone = engine != "autograd" and ConeBackward.build(lm, layer, check_rule(rule), skip_lrn) is not None
+    if rf is not None and (crop or (crop is None and not cone and _crop_may_pay(rf, channels, x.shape[-2:]))):
         return _cropped_units(lm, x, layer, rf, channels, position, rule, border, ceiling, batch_size, pack, skip_lrn)
-    projector = Projector(lm, x, layer=layer, rule=rule, skip_lrn=skip_lrn)
+    # a one-off call that names its channels needs only those maps of the layer's last convolution
+    projector = Projector(lm, x, layer=layer, rule=rule, skip_lrn=skip_lrn, engine=engine,
+                          only_channels=None if isinstance(channels, str) or not cone else channels)  # fmt: skip
     return projector.units(channels, position, border=border, ceiling=ceiling, batch_size=batch_size, pack=pack)
 
 
@@ -224,7 +264,8 @@ def _cropped_units(lm, x, layer, rf, channels, position, rule, border, ceiling, 
     values = torch.stack([acts[(n_idx, c, *pos[k].unbind(-1))] for k, c in enumerate(chans)])
     for n in range(x.shape[0]):
         y0, y1, x0, x1 = crop_box(rf, pos[:, n], height, width)
-        part = Projector(lm, x[n : n + 1, :, y0:y1, x0:x1], layer=layer, rule=rule, skip_lrn=skip_lrn)
+        part = Projector(lm, x[n : n + 1, :, y0:y1, x0:x1], layer=layer, rule=rule, skip_lrn=skip_lrn,
+                         engine="autograd")  # fmt: skip
         shift = torch.tensor([y0 // rf.jump[0], x0 // rf.jump[1]], device=pos.device)
         sub = part.units(chans, pos[:, n : n + 1] - shift, ceiling=ceiling, batch_size=batch_size, pack=pack)
         maps[:, n, :, y0:y1, x0:x1] = sub.maps[:, 0]
@@ -234,7 +275,7 @@ def _cropped_units(lm, x, layer, rf, channels, position, rule, border, ceiling, 
 def channel_projection(model, inputs: torch.Tensor, *, layer: str, channels, rule: str = "gradient") -> torch.Tensor:
     """Backpropagate the summed activation of feature map(s) ``channels`` of ``layer`` (summed
     over the given channels and all positions) to the input: N×C×H×W."""
-    projector = Projector(model, inputs, layer=layer, rule=rule)
+    projector = Projector(model, inputs, layer=layer, rule=rule, engine="autograd")
     chans = resolve_channels(projector.acts.detach(), channels)
     with torch.enable_grad():
         score = projector.acts[:, chans].sum()

@@ -3,8 +3,9 @@ top-9 projections over a dataset, ZF §4 Fig. 2).
 
 Each is a :class:`zfhelpers.notebook.widgets.Drawing`: one figure built once, whose images and titles are
 updated in place on every slider move. The work per (image, layer) is cached — the activations,
-and for projections the forward pass with its graph (:class:`zfhelpers.methods.projection.Projector`) —
-so a channel move costs at most one backward pass and one JPEG. Explorers open on a channel that
+and for projections the forward pass (:class:`zfhelpers.methods.projection.Projector`: the pooling
+switches on plain conv stacks, else the graph) — so a channel move costs at most one backward pass
+(inside the unit's receptive field on plain conv stacks) and one JPEG. Explorers open on a channel that
 fires on the image and say so when the chosen one does not."""
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class ProjectionDrawing(Drawing):
 
     def __init__(self, loaded, samples: Mapping[str, object], *, border: int = 2, rule: str = "deconvnet"):
         self.samples, self.border = dict(samples), border
-        # A VGG16 graph to relu5_3 at 224 px holds ~150 MB: keep the current and the previous one.
+        # keep the current and the previous forward pass (on VGG16 at 224 px: its pooling switches, ~12 MB)
         self.forward = lru_cache(maxsize=2)(lambda image, layer: Projector(loaded, self.samples[image].tensor,
                                                                             layer=layer, rule=rule))  # fmt: skip
         self.unit = lru_cache(maxsize=64)(
