@@ -170,3 +170,21 @@ def test_bad_method_and_training_mode():
         occlusion(net, torch.randn(1, 3, 32, 32), method="fast")
     with pytest.raises(Unsupported, match="eval mode"):
         IncrementalOcclusion(net.train(), torch.randn(1, 3, 32, 32))
+
+
+def test_batch_norm_is_folded_into_its_convolution_and_the_model_is_untouched():
+    net = tiny_net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(1, 3, 37, 29, generator=torch.Generator().manual_seed(7))
+    engine = IncrementalOcclusion(net, x)
+    stem = net.stem[0].weight
+    folded = [m for m in engine.chunk_modules.values()
+              if isinstance(m, nn.Conv2d) and m.weight is not stem and m.weight.shape == stem.shape]  # fmt: skip
+    assert len(folded) == 1 and sum(isinstance(m, nn.Identity) for m in engine.chunk_modules.values()) >= 1
+    bn = net.stem[1]
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    assert torch.allclose(folded[0].weight, net.stem[0].weight * scale.view(-1, 1, 1, 1))
+    with torch.no_grad():
+        assert torch.allclose(folded[0](x), bn(net.stem[0](x)), atol=1e-5)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    assert_same(occlusion(net, x, size=7, stride=3), occlusion(net, x, size=7, stride=3, method="plain"))
