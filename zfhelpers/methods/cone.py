@@ -35,17 +35,14 @@ from torch import nn
 
 from .. import checks
 from ..models.capture import eval_mode
-from .receptive import stack_for_layer
+from .incremental import _batch_norm_affine
+from .receptive import _pair, stack_for_layer
 
 __all__ = ["ConeBackward"]
 
 
 class _Reached(Exception):
     """Raised by the hook that stops the model where its features stack starts."""
-
-
-def _pair(v) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
 def _kind(m: nn.Module, skip_lrn: bool) -> str | None:
@@ -204,11 +201,10 @@ class ConeBackward:
             mask = _windows(self.records[i], n, rows, cols, *g.shape[-2:])
             return (g if self.rule == "gradient" else g.clamp_min(0)) * mask, rows, cols
         if kind == "scale":
-            scale = torch.rsqrt(m.running_var + m.eps) * (m.weight if m.weight is not None else 1)
-            return g * scale.detach().view(1, -1, 1, 1), rows, cols
+            return g * _batch_norm_affine(m)[0].view(1, -1, 1, 1), rows, cols
         if kind == "pass":
             return g, rows, cols
-        (kh, kw), (sh, sw), (ph, pw) = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), _pair(m.padding)
+        (kh, kw), (sh, sw), (ph, pw) = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
         dh, dw = _pair(m.dilation)
         (in_h, in_w), (h, w) = self.in_hw[i], g.shape[-2:]
         span_h, span_w = (h - 1) * sh + dh * (kh - 1) + 1, (w - 1) * sw + dw * (kw - 1) + 1

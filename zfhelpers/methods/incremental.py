@@ -248,29 +248,33 @@ def _eval_batch_norm(m: nn.Module) -> bool:
     return type(m) is nn.BatchNorm2d and m.running_mean is not None and not m.training
 
 
-def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """``conv`` followed by eval-mode ``bn`` as one convolution: weights scaled by a = γ/√(σ² + ε)
-    per output channel, bias a·(bias − μ) + β (equal up to float rounding)."""
+def _batch_norm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode batch norm as the per-channel affine map ``x·a + b``: a = γ/√(σ² + ε), b = β − μ·a
+    (the map PyTorch's CPU kernel applies; equal up to float rounding)."""
     invstd = torch.rsqrt(bn.running_var + bn.eps)
     scale = invstd * bn.weight if bn.weight is not None else invstd
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    shift = (bias - bn.running_mean) * scale + (bn.bias if bn.bias is not None else 0)
+    shift = (bn.bias if bn.bias is not None else 0) - bn.running_mean * scale
+    return scale.detach(), shift.detach()
+
+
+def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """``conv`` followed by eval-mode ``bn`` as one convolution: weights scaled by a per output
+    channel, bias a·bias + b (see :func:`_batch_norm_affine`)."""
+    scale, shift = _batch_norm_affine(bn)
+    bias = shift if conv.bias is None else conv.bias.detach() * scale + shift
     folded = copy.copy(conv)  # shallow; its own parameter dict so that the model's stays untouched
     folded._parameters = dict(conv._parameters)
-    folded.weight = nn.Parameter((conv.weight * scale.view(-1, 1, 1, 1)).detach(), requires_grad=False)
-    folded.bias = nn.Parameter(shift.detach(), requires_grad=False)
+    folded.weight = nn.Parameter(conv.weight.detach() * scale.view(-1, 1, 1, 1), requires_grad=False)
+    folded.bias = nn.Parameter(bias, requires_grad=False)
     return folded
 
 
 class _AffineInPlace:
-    """Eval-mode batch norm as ``x·a + b`` per channel, overwriting ``x`` (a = γ/√(σ² + ε),
-    b = β − μ·a: the affine map PyTorch's CPU kernel applies; equal up to float rounding)."""
+    """Eval-mode batch norm as ``x·a + b`` per channel, overwriting ``x`` (see :func:`_batch_norm_affine`)."""
 
     def __init__(self, bn: nn.BatchNorm2d):
-        invstd = torch.rsqrt(bn.running_var + bn.eps)
-        scale = invstd * bn.weight if bn.weight is not None else invstd
-        shift = (bn.bias if bn.bias is not None else 0) - bn.running_mean * scale
-        self.scale, self.shift = scale.detach().view(-1, 1, 1), shift.detach().view(-1, 1, 1)
+        scale, shift = _batch_norm_affine(bn)
+        self.scale, self.shift = scale.view(-1, 1, 1), shift.view(-1, 1, 1)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return x.mul_(self.scale).add_(self.shift)
