@@ -35,8 +35,8 @@ from torch import nn
 
 from .. import checks
 from ..models.capture import eval_mode
-from .incremental import _batch_norm_affine
-from .receptive import _pair, stack_for_layer
+from .incremental import batch_norm_affine
+from .receptive import pair, stack_for_layer
 
 __all__ = ["ConeBackward"]
 
@@ -201,18 +201,18 @@ class ConeBackward:
             mask = _windows(self.records[i], n, rows, cols, *g.shape[-2:])
             return (g if self.rule == "gradient" else g.clamp_min(0)) * mask, rows, cols
         if kind == "scale":
-            return g * _batch_norm_affine(m)[0].view(1, -1, 1, 1), rows, cols
+            return g * batch_norm_affine(m)[0].view(1, -1, 1, 1), rows, cols
         if kind == "pass":
             return g, rows, cols
-        (kh, kw), (sh, sw), (ph, pw) = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
-        dh, dw = _pair(m.dilation)
+        (kh, kw), (sh, sw), (ph, pw) = pair(m.kernel_size), pair(m.stride), pair(m.padding)
+        dh, dw = pair(m.dilation)
         (in_h, in_w), (h, w) = self.in_hw[i], g.shape[-2:]
         span_h, span_w = (h - 1) * sh + dh * (kh - 1) + 1, (w - 1) * sw + dw * (kw - 1) + 1
         lo_r, lo_c = rows * sh - ph, cols * sw - pw  # the span's first input row and column
         top, size_h = _place(lo_r, span_h, in_h)
         left, size_w = _place(lo_c, span_w, in_w)
         if kind == "conv":
-            if channel is not None and (h, w) == (1, 1) and m.groups == 1 and _pair(m.dilation) == (1, 1):
+            if channel is not None and (h, w) == (1, 1) and m.groups == 1 and pair(m.dilation) == (1, 1):
                 # one value in one channel: its transposed convolution is that channel's kernel, scaled
                 s = torch.arange(len(channel), device=channel.device)
                 t = g[s, channel, 0, 0].view(-1, 1, 1, 1) * m.weight.detach()[channel]
@@ -230,12 +230,12 @@ class ConeBackward:
         stride 1 it runs as a forward convolution with the kernel transposed and flipped, fully
         padded: the same sums, on oneDNN's fast path, where PyTorch's ``conv_transpose2d`` takes a
         slow kernel for small maps (a unit's window at deep layers)."""
-        if _pair(m.stride) != (1, 1):
+        if pair(m.stride) != (1, 1):
             return F.conv_transpose2d(g, m.weight, None, m.stride, 0, 0, m.groups, m.dilation)
         if i not in self._flipped:
             w = m.weight.detach()
             out, per_group, kh, kw = w.shape
             grouped = w.view(m.groups, out // m.groups, per_group, kh, kw).transpose(1, 2)
             self._flipped[i] = grouped.reshape(m.groups * per_group, out // m.groups, kh, kw).flip(-2, -1).contiguous()
-        (kh, kw), (dh, dw) = _pair(m.kernel_size), _pair(m.dilation)
+        (kh, kw), (dh, dw) = pair(m.kernel_size), pair(m.dilation)
         return F.conv2d(g, self._flipped[i], None, 1, (dh * (kh - 1), dw * (kw - 1)), m.dilation, m.groups)

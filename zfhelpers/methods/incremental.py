@@ -248,7 +248,7 @@ def _eval_batch_norm(m: nn.Module) -> bool:
     return type(m) is nn.BatchNorm2d and m.running_mean is not None and not m.training
 
 
-def _batch_norm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_norm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode batch norm as the per-channel affine map ``x·a + b``: a = γ/√(σ² + ε), b = β − μ·a
     (the map PyTorch's CPU kernel applies; equal up to float rounding)."""
     invstd = torch.rsqrt(bn.running_var + bn.eps)
@@ -259,8 +259,8 @@ def _batch_norm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """``conv`` followed by eval-mode ``bn`` as one convolution: weights scaled by a per output
-    channel, bias a·bias + b (see :func:`_batch_norm_affine`)."""
-    scale, shift = _batch_norm_affine(bn)
+    channel, bias a·bias + b (see :func:`batch_norm_affine`)."""
+    scale, shift = batch_norm_affine(bn)
     bias = shift if conv.bias is None else conv.bias.detach() * scale + shift
     folded = copy.copy(conv)  # shallow; its own parameter dict so that the model's stays untouched
     folded._parameters = dict(conv._parameters)
@@ -270,10 +270,10 @@ def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
 
 
 class _AffineInPlace:
-    """Eval-mode batch norm as ``x·a + b`` per channel, overwriting ``x`` (see :func:`_batch_norm_affine`)."""
+    """Eval-mode batch norm as ``x·a + b`` per channel, overwriting ``x`` (see :func:`batch_norm_affine`)."""
 
     def __init__(self, bn: nn.BatchNorm2d):
-        scale, shift = _batch_norm_affine(bn)
+        scale, shift = batch_norm_affine(bn)
         self.scale, self.shift = scale.view(-1, 1, 1), shift.view(-1, 1, 1)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,8 @@ class ReceptiveField:
         return y0, y1, x0, x1
 
 
-def _pair(v) -> tuple[int, int]:
+def pair(v) -> tuple[int, int]:
+    """(height, width) of a module's int-or-pair geometry argument."""
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
@@ -50,8 +51,8 @@ def receptive_field(modules: Sequence[nn.Module]) -> ReceptiveField:
     size, jump, start = [1, 1], [1, 1], [0, 0]
     for m in modules:
         if isinstance(m, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
-            k, s, p = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
-            d = _pair(getattr(m, "dilation", 1))
+            k, s, p = pair(m.kernel_size), pair(m.stride), pair(m.padding)
+            d = pair(getattr(m, "dilation", 1))
             for a in range(2):
                 size[a] += d[a] * (k[a] - 1) * jump[a]
                 start[a] -= p[a] * jump[a]
@@ -97,8 +98,8 @@ def exact_box(modules: Sequence[nn.Module], in_hw: tuple[int, int], y: int, x: i
     geo, sizes = [], [tuple(in_hw)]
     for m in modules:
         if isinstance(m, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
-            k, s, p = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
-            d = _pair(getattr(m, "dilation", 1))
+            k, s, p = pair(m.kernel_size), pair(m.stride), pair(m.padding)
+            d = pair(getattr(m, "dilation", 1))
             ceil = bool(getattr(m, "ceil_mode", False))
             geo.append((k, s, p, d))
             sizes.append(tuple(_out_len(sizes[-1][a], k[a], s[a], p[a], d[a], ceil) for a in range(2)))
