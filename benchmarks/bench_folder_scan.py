@@ -10,7 +10,8 @@ average ImageNet image) and one model, in one run:
 * **pre-decoded forward** — the limit: a plain forward over the same images already decoded and
   resized in memory (decode excluded).
 
-The scan's result is checked equal to ``scan_topk`` over the pre-decoded tensor before any timing.
+The scan's result is checked equal to ``scan_topk`` over the pre-decoded tensor before any timing;
+the three are then timed in turn, ``--repeat`` rounds, best of each.
 
 Memory (``--rss``): peak RSS of a folder scan in a fresh process for 2k, 8k and 32k small JPEGs
 (64 px, hard links of one generated set), main process and the largest DataLoader worker — flat
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine, result
+from common import machine, result, side_by_side
 from PIL import Image
 
 from zfhelpers.analysis.scan import scan_topk
@@ -101,13 +102,10 @@ def throughput(args) -> None:
                 for i in range(0, len(decoded), args.batch_size):
                     lm.model(files.to_model_input(decoded[i : i + args.batch_size]))
 
-        times = {}
-        for name, fn in (("folder scan", scan), ("plain loop", lambda: plain_loop(lm, files, args.batch_size)),
-                         ("pre-decoded forward", pre_decoded)):  # fmt: skip
-            t0 = time.perf_counter()
-            fn()
-            times[name] = time.perf_counter() - t0
-    rate = {name: len(files) / t for name, t in times.items()}
+        # round-robin, best of each: a shared machine's drifting speed slows all three alike
+        best = side_by_side({"folder scan": scan, "plain loop": lambda: plain_loop(lm, files, args.batch_size),
+                             "pre-decoded forward": pre_decoded}, repeat=args.repeat)  # fmt: skip
+    rate = {name: len(files) / t for name, (t, _) in best.items()}
     print(f"folder scan ({args.workers} workers) {rate['folder scan']:.1f} img/s | plain single-process DataLoader "
           f"loop {rate['plain loop']:.1f} img/s | pre-decoded plain forward {rate['pre-decoded forward']:.1f} "
           "img/s")  # fmt: skip
@@ -160,10 +158,11 @@ def main() -> None:
     parser.add_argument("--rss", action="store_true", help="peak RSS at --counts images, each in a fresh process")
     parser.add_argument("--counts", type=int, nargs="+", default=[2000, 8000, 32000])
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true", help="400 images (throughput only)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the three throughput timings")
+    parser.add_argument("--quick", action="store_true", help="400 images, 2 rounds (throughput only)")
     args = parser.parse_args()
     if args.quick:
-        args.images, args.rss = 400, False
+        args.images, args.rss, args.repeat = 400, False, 2
     args.layer = args.layer or ("relu1" if args.rss or args.rss_child else "relu5")
     if args.rss_child:
         rss_child(args)

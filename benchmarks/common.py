@@ -18,6 +18,19 @@ def timed(fn, repeat: int = 1) -> tuple[float, object]:
     return best, result
 
 
+def side_by_side(fns: dict, repeat: int = 3) -> dict:
+    """Best wall time and last result of each function in ``fns`` (name -> callable), called in
+    turn ``repeat`` times round-robin, so that a machine whose speed drifts (a shared VM) slows
+    every contender alike; the caller warms each up first."""
+    best = {name: (float("inf"), None) for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            out = fn()
+            best[name] = (min(best[name][0], time.perf_counter() - start), out)
+    return best
+
+
 def machine() -> str:
     """The machine in words, with the vector instructions torch dispatches to (AVX2 vs AVX-512
     kernels change the ratios; see README.md)."""

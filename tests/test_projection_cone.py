@@ -9,6 +9,7 @@ from torch import nn
 
 import zfhelpers
 from zfhelpers import checks
+from zfhelpers.methods.cone import tile_input, tile_max, tile_switches
 from zfhelpers.methods.projection import Projector, unit_projection
 from zfhelpers.methods.rules import RULES
 from zfhelpers.models.trained import load_twin
@@ -76,7 +77,8 @@ def test_zf_twin_deconvnet_skips_lrn_and_guided_falls_back():
 
 class Geometries(nn.Module):
     """A features stack with strided, dilated and grouped convolutions, overlapping padded
-    ceil-mode pooling, batch norm and ReLU6."""
+    ceil-mode pooling, pooling over tiles (a partial last tile, a dropped remainder), batch norm
+    and ReLU6."""
 
     def __init__(self):
         super().__init__()
@@ -85,7 +87,8 @@ class Geometries(nn.Module):
             nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
             nn.Conv2d(8, 12, 3, padding=2, dilation=2, groups=4), nn.ReLU(inplace=True), nn.Dropout(),
             nn.Conv2d(12, 16, (3, 1), stride=(1, 2), padding=(1, 0)), nn.ReLU(),
-            nn.MaxPool2d(2), nn.Conv2d(16, 16, 1), nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True), nn.Conv2d(16, 16, 1), nn.ReLU(),  # 16×11 → 8×6: a partial tile
+            nn.MaxPool2d(3), nn.Conv2d(16, 16, 1), nn.ReLU(),  # 8×6 → 2×2: the remainder dropped
         )  # fmt: skip
 
     def forward(self, x):
@@ -98,8 +101,8 @@ def test_every_geometry_the_engine_handles(rule):
     net = Geometries().eval()
     bn = net.features[1]
     bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0), bn.weight.data.uniform_(0.5, 2)
-    x = torch.randn(3, 3, 61, 77, generator=torch.Generator().manual_seed(4)) * 3
-    for layer in ("features.2", "features.5", "features.8", "features.11"):
+    x = torch.randn(3, 3, 61, 81, generator=torch.Generator().manual_seed(4)) * 3
+    for layer in ("features.2", "features.5", "features.8", "features.11", "features.14"):
         ref, cone = both(net, x, layer=layer, channels=[0, 3, 7], rule=rule, batch_size=4)
         assert relative_error(cone.maps, ref.maps) < 1e-5, (layer, rule)
 
@@ -130,3 +133,24 @@ def test_a_one_off_call_computes_only_the_named_channels(vgg):
     assert torch.equal(a.positions, b.positions) and relative_error(a.maps, b.maps) < 1e-5
     with pytest.raises(checks.InputError, match="channels"):
         Projector(vgg, x, layer="relu4_3", only_channels=[512])
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("kernel", [2, 3, (2, 3)])
+def test_tile_pooling_matches_pytorch_values_and_switches(kernel, ceil_mode):
+    """Non-overlapping max-pooling by strided maxima: PyTorch's values, and its argmax on ties
+    (all-zero tiles after a ReLU, repeated integers) and NaN, on maps with leftover rows/columns
+    (dropped, or partial tiles with ``ceil_mode``)."""
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    g = torch.Generator().manual_seed(6)
+    x = torch.randint(-2, 3, (2, 5, 13, 17), generator=g).float().relu()  # many ties, many zeros
+    x[0, 1, 3, 4] = x[1, 2, 6, 6] = x[1, 2, 7, 7] = float("nan")  # two NaNs in one tile: the last wins
+    x[0, 0, -1, :] = float("-inf")  # a partial last tile of -inf only
+    values, switches = nn.functional.max_pool2d(x, kernel, ceil_mode=ceil_mode, return_indices=True)
+    tiles = tile_input(x, kh, kw, ceil_mode)
+    assert torch.equal(tile_max(tiles, kh, kw).nan_to_num(-1), values.nan_to_num(-1))
+    oh, ow = values.shape[-2:]
+    code = tile_switches(tiles[..., : oh * kh, : ow * kw], kh, kw).long()
+    rows = torch.arange(oh)[:, None] * kh + code // kw
+    cols = torch.arange(ow)[None, :] * kw + code % kw
+    assert torch.equal(rows * x.shape[-1] + cols, switches)

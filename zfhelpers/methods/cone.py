@@ -13,8 +13,12 @@ Each step is the transpose of one forward layer, exactly as autograd computes it
 * convolution: the transposed convolution with the same weights and no bias (ZF's "filtering")
   of the unit's window; of its output only the part inside the map is kept (the rest is zero
   padding of the forward pass);
-* max-pooling: each value goes to its window's recorded argmax, values landing on one position
-  summed (ZF's "unpooling with switches"; the switches are recorded by the forward pass);
+* max-pooling: each value goes to its window's argmax, values landing on one position summed
+  (ZF's "unpooling with switches"). Overlapping pools (AlexNet's, ZF's) record the switches in the
+  forward pass; pools over non-overlapping tiles (VGG's) keep their input, and each unit's window
+  reads its switches from it, picked as PyTorch picks them (the first maximum, the last NaN) —
+  their forward pass pools by strided maxima (:func:`tile_max`), where PyTorch's CPU kernel for
+  NCHW maps takes several times longer;
 * rectifier: the rule's formula on the window, with the forward pass's mask where the rule uses one;
 * batch norm in eval mode: its per-channel scale; dropout, identity, and local response
   normalisation where the rule skips it (ZF §2.1): nothing.
@@ -50,7 +54,10 @@ def _kind(m: nn.Module, skip_lrn: bool) -> str | None:
     if type(m) is nn.Conv2d:  # exact types: a subclass may compute differently
         return None if isinstance(m.padding, str) or m.padding_mode != "zeros" else "conv"
     if type(m) is nn.MaxPool2d:
-        return None if m.return_indices else "pool"
+        if m.return_indices:
+            return None
+        tiles = pair(m.kernel_size) == pair(m.stride) and pair(m.padding) == (0, 0) and pair(m.dilation) == (1, 1)
+        return "tiles" if tiles else "pool"
     if type(m) in (nn.ReLU, nn.ReLU6):
         return "rectifier"
     if type(m) is nn.BatchNorm2d:
@@ -62,9 +69,47 @@ def _kind(m: nn.Module, skip_lrn: bool) -> str | None:
 
 def _windows(full: torch.Tensor, n: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, h: int, w: int):
     """S×C×h×w: window s of image ``n[s]`` of ``full`` (N×C×H×W), starting at (rows[s], cols[s])."""
+    if len(n) == 1:  # one unit (an explorer's): a view, no gather
+        i, r, c = int(n[0]), int(rows[0]), int(cols[0])
+        return full[i : i + 1, :, r : r + h, c : c + w]
     r = (rows[:, None] + torch.arange(h, device=rows.device))[:, :, None]
     c = (cols[:, None] + torch.arange(w, device=cols.device))[:, None, :]
     return full[n[:, None, None], :, r, c].permute(0, 3, 1, 2)  # advanced indices first: S×h×w×C
+
+
+def tile_input(h: torch.Tensor, kh: int, kw: int, ceil_mode: bool) -> torch.Tensor:
+    """``h`` as tiles see it: with ``ceil_mode`` a partial last tile is kept (PyTorch's rule when
+    the windows do not overlap and nothing is padded), so the map is padded with -inf, which is
+    never a tile's maximum (or, where the tile holds nothing larger, its first element is)."""
+    pad_h, pad_w = (-h.shape[-2]) % kh if ceil_mode else 0, (-h.shape[-1]) % kw if ceil_mode else 0
+    return F.pad(h, (0, pad_w, 0, pad_h), value=float("-inf")) if pad_h or pad_w else h
+
+
+def tile_max(h: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
+    """Max-pooling over non-overlapping kh×kw tiles (the remainder rows/columns dropped, as
+    ``nn.MaxPool2d(k)`` does): the same values, NaN included, by element-wise maxima of strided
+    views — several times faster than PyTorch's CPU kernel for NCHW maps, which reads the input
+    window by window."""
+    oh, ow = h.shape[-2] // kh, h.shape[-1] // kw
+    rows = h[..., 0 : oh * kh : kh, : ow * kw]
+    for dy in range(1, kh):
+        rows = torch.maximum(rows, h[..., dy : oh * kh : kh, : ow * kw])
+    out = rows[..., 0::kw]
+    for dx in range(1, kw):
+        out = torch.maximum(out, rows[..., dx::kw])
+    return out
+
+
+def tile_switches(window: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
+    """Each kh×kw tile's argmax in ``window`` (a pool input cut at tile boundaries) as its row-major
+    offset dy·kw + dx — the first maximum, or the last NaN, as PyTorch's max-pooling picks it."""
+    best = window[..., 0::kh, 0::kw]
+    code = torch.zeros(best.shape, dtype=torch.uint8, device=best.device)
+    for idx in range(1, kh * kw):
+        v = window[..., idx // kw :: kh, idx % kw :: kw]
+        take = (v > best) | v.isnan()
+        best, code = torch.where(take, v, best), code.masked_fill(take, idx)
+    return code
 
 
 def _place(lo: torch.Tensor, span: int, size_of_map: int) -> tuple[torch.Tensor, int]:
@@ -90,7 +135,8 @@ def _shift(t: torch.Tensor, top: torch.Tensor, left: torch.Tensor, h: int, w: in
 
 class ConeBackward:
     """One forward pass of ``inputs`` up to ``layer`` that records what the rule's backward pass
-    needs (pooling switches, rectifier masks), then cone-confined backward passes of single units.
+    needs (pooling switches; for guided and gradient the rectifiers' outputs, from which each
+    window's mask is read), then cone-confined backward passes of single units.
 
     Build with :meth:`build`, which returns None where the model or layer is outside this engine
     (not a plain ``features`` stack, or a module it has no rule for): the caller then falls back
@@ -101,7 +147,6 @@ class ConeBackward:
         self.records: list[torch.Tensor | None] = [None] * len(stack)
         self.in_hw: list[tuple[int, int]] = [(0, 0)] * len(stack)
         self.acts: torch.Tensor | None = None
-        self._flipped: dict[int, torch.Tensor] = {}
 
     @classmethod
     def build(cls, lm, layer: str, rule: str, skip_lrn: bool | None = None) -> ConeBackward | None:
@@ -116,11 +161,14 @@ class ConeBackward:
 
     # -- the forward pass
     def forward(self, x: torch.Tensor, channels: list[int] | None = None) -> torch.Tensor:
-        """The layer's activations for ``x`` (N×C×H×W), recording switches and masks on the way.
+        """The layer's activations for ``x`` (N×C×H×W), keeping what the backward passes need.
 
         The model runs until its ``features`` stack starts (whatever its ``forward`` does to the
-        input first), then the stack runs module by module, each max-pooling asked for its argmax
-        once. ``channels``: compute only these maps of the layer's last convolution (a one-off
+        input first), then the stack runs module by module. An overlapping max-pooling is asked for
+        its argmax once; a pooling over non-overlapping tiles (VGG's) keeps its input instead, and
+        :meth:`project` reads the switches of each unit's window from it, as PyTorch picks them.
+        For guided and gradient the rectifiers' outputs are kept (their masks, read per window).
+        ``channels``: compute only these maps of the layer's last convolution (a one-off
         projection needs no others; the other channels of the result are NaN)."""
         h = self._stack_input(x)
         last = max((i for i, k in enumerate(self.kinds) if k == "conv"), default=-1)
@@ -132,7 +180,10 @@ class ConeBackward:
         with eval_mode(self.lm.model), torch.no_grad():
             for i, (m, kind) in enumerate(zip(self.stack, self.kinds)):
                 self.in_hw[i] = tuple(h.shape[-2:])
-                if kind == "pool":  # the switches, from the same call
+                if kind == "tiles":  # the input kept: _step reads each window's switches from it
+                    self.records[i] = tile_input(h, *pair(m.kernel_size), m.ceil_mode)
+                    h = tile_max(self.records[i], *pair(m.kernel_size))
+                elif kind == "pool":  # the switches, from the same call
                     h, self.records[i] = F.max_pool2d(h, m.kernel_size, m.stride, m.padding, m.dilation,
                                                       m.ceil_mode, return_indices=True)  # fmt: skip
                 elif restrict and i == last:
@@ -141,17 +192,18 @@ class ConeBackward:
                 else:
                     h = m(h.clone() if i == 0 and getattr(m, "inplace", False) else h)  # never overwrite x
                 if kind == "rectifier" and self.rule != "deconvnet":
-                    upper = float(m.max_val) if isinstance(m, nn.ReLU6) else None
-                    self.records[i] = (h > 0) if upper is None else (h > 0) & (h < upper)
+                    # the output itself, its mask read per window by _step (later modules never
+                    # write to it, except in-place rectifiers, which leave that mask unchanged)
+                    self.records[i] = h
         if restrict:
             full = h.new_full((h.shape[0], conv.out_channels, *h.shape[-2:]), float("nan"))
             full[:, channels] = h
             h = full
             for i in range(last + 1, len(self.stack)):
-                if self.records[i] is not None:  # masks of the other channels: never read (seeds are one-hot)
-                    mask = self.records[i].new_zeros(full.shape)
-                    mask[:, channels] = self.records[i]
-                    self.records[i] = mask
+                if self.records[i] is not None:  # other channels' masks are never read (seeds are one-hot)
+                    record = self.records[i].new_zeros(full.shape)
+                    record[:, channels] = self.records[i]
+                    self.records[i] = record
         self.acts = h
         return h
 
@@ -198,7 +250,8 @@ class ConeBackward:
         if kind == "rectifier":
             if self.rule == "deconvnet":  # ZF: the rectified signal, the forward mask ignored
                 return g.clamp_min(0), rows, cols
-            mask = _windows(self.records[i], n, rows, cols, *g.shape[-2:])
+            out = _windows(self.records[i], n, rows, cols, *g.shape[-2:])  # the forward output
+            mask = (out > 0) if type(m) is nn.ReLU else (out > 0) & (out < float(m.max_val))
             return (g if self.rule == "gradient" else g.clamp_min(0)) * mask, rows, cols
         if kind == "scale":
             return g * batch_norm_affine(m)[0].view(1, -1, 1, 1), rows, cols
@@ -217,25 +270,21 @@ class ConeBackward:
                 s = torch.arange(len(channel), device=channel.device)
                 t = g[s, channel, 0, 0].view(-1, 1, 1, 1) * m.weight.detach()[channel]
             else:
-                t = self._filter_down(i, m, g)  # the span
+                t = self._filter_down(m, g)  # the span
             return _shift(t, top - lo_r, left - lo_c, size_h, size_w), top, left
+        if kind == "tiles":  # every value to its tile's argmax (tiles do not overlap: nothing sums)
+            code = tile_switches(_windows(self.records[i], n, lo_r, lo_c, span_h, span_w), kh, kw)
+            out = g.new_zeros(*g.shape[:2], span_h, span_w)
+            for idx in range(kh * kw):
+                out[..., idx // kw :: kh, idx % kw :: kw] = g * (code == idx)
+            return _shift(out, top - lo_r, left - lo_c, size_h, size_w), top, left  # cut to the map
         # pool: every value to its switch, in the window's own coordinates
         switch = _windows(self.records[i], n, rows, cols, h, w)
         local = (switch // in_w - top[:, None, None, None]) * size_w + (switch % in_w - left[:, None, None, None])
         out = g.new_zeros(*g.shape[:2], size_h * size_w).scatter_add_(2, local.flatten(2), g.flatten(2))
         return out.view(*g.shape[:2], size_h, size_w), top, left
 
-    def _filter_down(self, i: int, m: nn.Conv2d, g: torch.Tensor) -> torch.Tensor:
-        """The transposed convolution of ``g`` with ``m``'s weights, unpadded (the whole span). With
-        stride 1 it runs as a forward convolution with the kernel transposed and flipped, fully
-        padded: the same sums, on oneDNN's fast path, where PyTorch's ``conv_transpose2d`` takes a
-        slow kernel for small maps (a unit's window at deep layers)."""
-        if pair(m.stride) != (1, 1):
-            return F.conv_transpose2d(g, m.weight, None, m.stride, 0, 0, m.groups, m.dilation)
-        if i not in self._flipped:
-            w = m.weight.detach()
-            out, per_group, kh, kw = w.shape
-            grouped = w.view(m.groups, out // m.groups, per_group, kh, kw).transpose(1, 2)
-            self._flipped[i] = grouped.reshape(m.groups * per_group, out // m.groups, kh, kw).flip(-2, -1).contiguous()
-        (kh, kw), (dh, dw) = pair(m.kernel_size), pair(m.dilation)
-        return F.conv2d(g, self._flipped[i], None, 1, (dh * (kh - 1), dw * (kw - 1)), m.dilation, m.groups)
+    @staticmethod
+    def _filter_down(m: nn.Conv2d, g: torch.Tensor) -> torch.Tensor:
+        """The transposed convolution of ``g`` with ``m``'s weights, unpadded (the whole span)."""
+        return F.conv_transpose2d(g, m.weight, None, m.stride, 0, 0, m.groups, m.dilation)

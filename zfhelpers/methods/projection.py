@@ -104,9 +104,10 @@ ENGINES = ("auto", "cone", "autograd")
 
 class Projector:
     """One forward pass of ``inputs`` to ``layer`` under ``rule``, re-used by every projection asked
-    of it. On plain conv stacks (``engine="auto"``) it records only the pooling switches and
-    rectifier masks and projects each unit inside its receptive field (:mod:`zfhelpers.methods.cone`);
-    elsewhere it keeps the autograd graph until the object is dropped. ``only_channels`` (cone
+    of it. On plain conv stacks (``engine="auto"``) it keeps only what the rule's backward pass
+    needs (pooling switches, rectifier outputs) and projects each unit inside its receptive field
+    (:mod:`zfhelpers.methods.cone`); elsewhere it keeps the autograd graph until the object is
+    dropped. ``only_channels`` (cone
     engine; for a one-off call that names its channels): the layer's last convolution computes
     only those maps, and the other channels of ``acts`` are NaN."""
 
@@ -123,7 +124,7 @@ class Projector:
         if engine == "cone" and self.cone is None:
             raise checks.InputError(f"engine 'cone' needs a plain features stack of convolutions, max-poolings and "
                                     f"rectifiers up to {self.layer}; use engine='auto' or 'autograd'")  # fmt: skip
-        if self.cone is not None:  # no graph: the switches and masks the rule needs are recorded
+        if self.cone is not None:  # no graph: the switches (and rectifier outputs) the rule needs are kept
             self.inputs = x.detach()
             self.acts = self.cone.forward(self.inputs, only_channels)
         else:
