@@ -170,7 +170,6 @@ class ConeBackward:
         For guided and gradient the rectifiers' outputs are kept (their masks, read per window).
         ``channels``: compute only these maps of the layer's last convolution (a one-off
         projection needs no others; the other channels of the result are NaN)."""
-        h = self._stack_input(x)
         last = max((i for i, k in enumerate(self.kinds) if k == "conv"), default=-1)
         conv = self.stack[last] if last >= 0 else None
         restrict = (channels is not None and conv is not None and conv.groups == 1
@@ -178,6 +177,7 @@ class ConeBackward:
         if restrict:  # the same error as for all channels, before any work
             channels = checks.indices(channels, conv.out_channels, name="channels")
         with eval_mode(self.lm.model), torch.no_grad():
+            h = self._stack_input(x)
             for i, (m, kind) in enumerate(zip(self.stack, self.kinds)):
                 self.in_hw[i] = tuple(h.shape[-2:])
                 if kind == "tiles":  # the input kept: _step reads each window's switches from it
@@ -208,7 +208,8 @@ class ConeBackward:
         return h
 
     def _stack_input(self, x: torch.Tensor) -> torch.Tensor:
-        """What the model's ``features`` stack receives when the model runs on ``x``."""
+        """What the model's ``features`` stack receives when the model runs on ``x`` (the caller
+        holds the model in eval mode)."""
         seen: list[torch.Tensor] = []
 
         def grab(_m, inputs):
@@ -217,8 +218,7 @@ class ConeBackward:
 
         handle = self.stack[0].register_forward_pre_hook(grab)
         try:
-            with eval_mode(self.lm.model), torch.no_grad():
-                self.lm.model(x)
+            self.lm.model(x)
         except _Reached:
             pass
         finally:
