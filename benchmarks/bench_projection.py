@@ -74,7 +74,8 @@ def forward_alone(lm, x, layer, channels) -> torch.Tensor:
         h = x
         for m in stack[:last]:
             h = m(h.clone() if h is x else h)
-        h = torch.nn.functional.conv2d(h, conv.weight[channels], conv.bias[channels], conv.stride, conv.padding)
+        bias = None if conv.bias is None else conv.bias[channels]
+        h = torch.nn.functional.conv2d(h, conv.weight[channels], bias, conv.stride, conv.padding, conv.dilation)
         for m in stack[last + 1 :]:
             h = m(h)
     return h
