@@ -79,8 +79,9 @@ def _windows(full: torch.Tensor, n: torch.Tensor, rows: torch.Tensor, cols: torc
 
 def tile_input(h: torch.Tensor, kh: int, kw: int, ceil_mode: bool) -> torch.Tensor:
     """``h`` as tiles see it: with ``ceil_mode`` a partial last tile is kept (PyTorch's rule when
-    the windows do not overlap and nothing is padded), so the map is padded with -inf, which is
-    never a tile's maximum (or, where the tile holds nothing larger, its first element is)."""
+    the windows do not overlap and nothing is padded), so the map is padded with -inf. The padding
+    never wins: a tile's first element is always real, and a later one is taken only if strictly
+    larger, so a partial tile's maximum and argmax stay on its real elements."""
     pad_h, pad_w = (-h.shape[-2]) % kh if ceil_mode else 0, (-h.shape[-1]) % kw if ceil_mode else 0
     return F.pad(h, (0, pad_w, 0, pad_h), value=float("-inf")) if pad_h or pad_w else h
 
